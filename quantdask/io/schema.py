@@ -1,0 +1,212 @@
+"""The market store layout: node names, fields, units, dtypes and chunking.
+
+This module is the single source of truth for what a quantdask market store holds. Every
+writer (the synthetic market, ingest, append) and every reader (``open_market``, the factor
+engine, the back-test) takes names, units and chunk sizes from here.
+
+Store layout
+------------
+One zarr (v3) store per market, a directory (or any fsspec URL) holding one group per node::
+
+    market.zarr/
+      daily/         (date, asset)   tushare-style daily fields, flags and industry
+      index/         (date, index)   broad-index bars and valuations
+                     (date, index, asset)  ``weight``: constituent weights (fraction, sums to 1)
+      fundamentals/  (record,)       point-in-time statements, one row per announcement
+      macro/         (date,)         ``cgb_10y``: 10-year government bond spot yield, in %
+      offshore/      (date,)         FTSE China A50 spot, futures and a Hong Kong A50 ETF
+
+Conventions
+-----------
+* ``date`` is the trading calendar (datetime64[ns], no weekends or exchange holidays).
+* ``asset`` is the tushare ``ts_code`` string (``600519.SH``); ``index`` likewise
+  (``000300.SH``).
+* Missing is ``NaN`` (floats), ``False`` (flags) or ``0`` (``industry``): cells before listing,
+  after delisting and on suspended days are missing, never zero or forward-filled prices.
+* ``pre_close`` is the previous *traded* close adjusted for corporate actions (tushare
+  convention), so ``close / pre_close - 1`` is the daily return, also across a suspension.
+* Units follow tushare: ``vol`` in lots (100 shares), ``amount`` in thousand CNY, share counts
+  in 10k shares, market values in 10k CNY, ``turnover_rate`` and ``dv_ttm`` in %, ``cgb_10y``
+  in %. ``pe_ttm`` is missing when trailing earnings are not positive (vendor convention).
+
+Chunk layout
+------------
+Stored chunks are ``DATE_CHUNK`` dates x ``ASSET_CHUNK`` assets (1024 x 512 float64 = 4 MiB).
+Rolling time-series work reads a block of dates plus the trailing rows its lookback needs
+(``map_overlap`` with a one-sided depth), so a 250-day window costs about 25% extra reads
+instead of a full rechunk; cross-sectional work rechunks a date block to all assets at once,
+which at 512 assets per stored chunk touches ~11 chunks per date block. The synthetic
+generator writes one date block (all assets) at a time, so its memory does not grow with the
+number of dates; ``append`` rewrites at most the last date block. ``bench/bench_layout.py``
+measures this layout against whole-time and whole-cross-section chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+#: Stored chunk length along ``date`` (also the synthetic generator's write block).
+DATE_CHUNK: Final[int] = 1024
+#: Stored chunk length along ``asset``.
+ASSET_CHUNK: Final[int] = 512
+#: Chunk length of the ``record`` dimension of the fundamentals node.
+RECORD_CHUNK: Final[int] = 65536
+
+NODES: Final[tuple[str, ...]] = ("daily", "index", "fundamentals", "macro", "offshore")
+
+#: Float fields of the ``daily`` node, with their units.
+DAILY_FLOAT_FIELDS: Final[dict[str, str]] = {
+    "open": "CNY",
+    "high": "CNY",
+    "low": "CNY",
+    "close": "CNY",
+    "pre_close": "CNY, previous traded close adjusted for corporate actions",
+    "vol": "lots (100 shares)",
+    "amount": "thousand CNY",
+    "adj_factor": "cumulative backward adjustment factor",
+    "turnover_rate": "% of float shares",
+    "float_share": "10k shares",
+    "total_share": "10k shares",
+    "total_mv": "10k CNY",
+    "circ_mv": "10k CNY",
+    "pe_ttm": "price / trailing-12-month earnings; missing when earnings <= 0",
+    "pb": "price / book",
+    "ps_ttm": "price / trailing-12-month revenue",
+    "dv_ttm": "% trailing-12-month cash dividend yield",
+    "up_limit": "CNY, up limit price (rounded to 0.01); missing when no limit applies",
+    "down_limit": "CNY, down limit price (rounded to 0.01); missing when no limit applies",
+}
+#: Boolean flags of the ``daily`` node.
+DAILY_FLAG_FIELDS: Final[dict[str, str]] = {
+    "suspended": "listed but not traded on this date",
+    "is_st": "ST or *ST on this date",
+}
+#: ``industry``: Shenwan level-1 industry code valid on this date (int32, 0 = none).
+DAILY_INDUSTRY_FIELD: Final[str] = "industry"
+DAILY_FIELDS: Final[tuple[str, ...]] = (
+    *DAILY_FLOAT_FIELDS,
+    *DAILY_FLAG_FIELDS,
+    DAILY_INDUSTRY_FIELD,
+)
+#: Per-asset coordinates of the ``daily`` node (strings and datetime64[ns], NaT = not delisted).
+ASSET_COORDS: Final[tuple[str, ...]] = ("name", "exchange", "board", "list_date", "delist_date")
+
+EXCHANGES: Final[tuple[str, ...]] = ("SH", "SZ", "BJ")
+BOARDS: Final[tuple[str, ...]] = ("main", "star", "chinext", "bse")
+
+#: Broad indices of ASHARE.md: code -> English name.
+INDICES: Final[dict[str, str]] = {
+    "000016.SH": "SSE 50",
+    "000300.SH": "CSI 300",
+    "000905.SH": "CSI 500",
+    "000852.SH": "CSI 1000",
+    "932000.CSI": "CSI 2000",
+    "000985.CSI": "CSI All Share",
+    "399006.SZ": "ChiNext Index",
+    "000955.CSI": "CSI SOE",
+}
+#: Float fields of the ``index`` node (dims ``(date, index)``).
+INDEX_FIELDS: Final[dict[str, str]] = {
+    "open": "points",
+    "high": "points",
+    "low": "points",
+    "close": "points",
+    "pre_close": "points",
+    "vol": "lots",
+    "amount": "thousand CNY",
+    "total_mv": "10k CNY, constituents' total market value",
+    "float_mv": "10k CNY, constituents' float market value",
+    "pe_ttm": "constituents' total market value / total TTM net profit",
+    "pb": "constituents' total market value / total book equity",
+    "dv_ttm": "% constituents' TTM cash dividends / total market value",
+}
+#: Constituent weights ``(date, index, asset)``: fraction of the index, each date sums to 1
+#: over constituents, 0 for non-members, NaN before the index exists.
+INDEX_WEIGHT_FIELD: Final[str] = "weight"
+
+#: Statement items of the ``fundamentals`` node. Flow items (income and cash-flow statement)
+#: are cumulative year to date; balance-sheet items are point values at ``end_date``.
+FLOW_ITEMS: Final[tuple[str, ...]] = (
+    "revenue",
+    "oper_cost",
+    "sell_exp",
+    "admin_exp",
+    "rd_exp",
+    "ebit",
+    "n_income_attr_p",
+    "n_cashflow_act",
+    "n_cashflow_inv_act",
+    "n_cash_flows_fnc_act",
+    "div_cash",
+)
+STOCK_ITEMS: Final[tuple[str, ...]] = (
+    "total_assets",
+    "total_liab",
+    "total_hldr_eqy",
+    "fix_assets",
+    "cip",
+    "accounts_receiv",
+    "adv_receipts",
+    "contract_liab",
+    "intan_assets",
+    "goodwill",
+    "employees",
+    "rd_staff",
+    "top5_customer_share",
+    "top5_supplier_share",
+    "capital_adequacy",
+    "provision_coverage",
+)
+STATEMENT_ITEMS: Final[tuple[str, ...]] = (*FLOW_ITEMS, *STOCK_ITEMS)
+#: Key columns of a fundamentals record: ``asset`` (ts_code), ``end_date`` (report period
+#: end), ``ann_date`` (announcement date, calendar date), ``update_flag`` (0 first
+#: announcement, 1 restatement of an earlier announced period).
+FUNDAMENTAL_KEYS: Final[tuple[str, ...]] = ("asset", "end_date", "ann_date", "update_flag")
+
+MACRO_FIELDS: Final[dict[str, str]] = {"cgb_10y": "% 10-year China government bond spot yield"}
+OFFSHORE_FIELDS: Final[dict[str, str]] = {
+    "a50_spot": "FTSE China A50 index close, points",
+    "a50_fut": "FTSE China A50 front-month futures close (SGX), points",
+    "a50_etf": "Hong Kong-listed FTSE China A50 ETF close, HKD",
+    "hkd_cny": "CNY per HKD",
+}
+
+#: Shenwan 2021 level-1 industries: code -> (English name).
+SW_L1: Final[dict[int, str]] = {
+    801010: "Agriculture",
+    801030: "Basic Chemicals",
+    801040: "Steel",
+    801050: "Non-ferrous Metals",
+    801080: "Electronics",
+    801110: "Home Appliances",
+    801120: "Food & Beverage",
+    801130: "Textiles & Apparel",
+    801140: "Light Manufacturing",
+    801150: "Pharmaceuticals",
+    801160: "Utilities",
+    801170: "Transportation",
+    801180: "Real Estate",
+    801200: "Commerce & Retail",
+    801210: "Social Services",
+    801230: "Conglomerates",
+    801710: "Building Materials",
+    801720: "Building Decoration",
+    801730: "Power Equipment",
+    801740: "Defense",
+    801750: "Computers",
+    801760: "Media",
+    801770: "Telecom",
+    801780: "Banks",
+    801790: "Non-bank Finance",
+    801880: "Autos",
+    801890: "Machinery",
+    801950: "Coal",
+    801960: "Petroleum & Petrochemicals",
+    801970: "Environmental Protection",
+    801980: "Beauty Care",
+}
+
+FLOAT_DTYPE: Final = np.float64
+INDUSTRY_DTYPE: Final = np.int32
