@@ -15,12 +15,24 @@ from quantdask.io.store import StoreError, open_market, open_panel
 # [ops] time-series and cross-section ops
 
 # [factors] registry, compute, snapshot
+from quantdask.factors import Factor, compute, factor, list_factors, register_factor, to_zarr
 
 # [fundamentals/models] point-in-time fundamentals and scoring models
 
 # [portfolio] rebalance dates, weights, back-test, metrics
 
 # [analytics] forward returns, IC, quantiles, tear sheets
+from quantdask.analytics import (
+    factor_quantiles,
+    factor_turnover,
+    forward_returns,
+    ic,
+    ic_decay,
+    ic_summary,
+    quantile_returns,
+    quantile_spread,
+    rank_autocorrelation,
+)
 
 # [cluster] connect and sweeps
 
@@ -35,9 +47,24 @@ __all__ = [
     "open_panel",
     # [ops]
     # [factors]
+    "Factor",
+    "compute",
+    "factor",
+    "list_factors",
+    "register_factor",
+    "to_zarr",
     # [fundamentals/models]
     # [portfolio]
     # [analytics]
+    "factor_quantiles",
+    "factor_turnover",
+    "forward_returns",
+    "ic",
+    "ic_decay",
+    "ic_summary",
+    "quantile_returns",
+    "quantile_spread",
+    "rank_autocorrelation",
     # [cluster]
     # [timing]
     "__version__",
