@@ -1,0 +1,154 @@
+"""Forward returns: the labels a factor is judged against.
+
+Everything here is forward-looking by construction (names start with ``fwd_``); these arrays
+are labels for evaluation and must never feed a factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from quantdask.io.store import MarketLike, as_market
+
+#: Tolerance (CNY) for "the close is at the up limit": limit prices are rounded to 0.01.
+LIMIT_TOLERANCE = 0.005
+
+
+def _daily_dataset(market: MarketLike | xr.Dataset) -> xr.Dataset:
+    if isinstance(market, xr.Dataset):
+        return market
+    tree = as_market(market)
+    if "daily" not in tree.children:
+        raise ValueError("market has no 'daily' node; pass the tree from qd.open_market")
+    return tree["daily"].to_dataset()
+
+
+def _check_periods(periods: Sequence[int] | int, name: str = "periods") -> tuple[int, ...]:
+    if isinstance(periods, int | np.integer):
+        periods = (int(periods),)
+    out = tuple(periods)
+    if not out:
+        raise ValueError(f"{name} must hold at least one horizon, got {periods!r}")
+    for p in out:
+        if isinstance(p, bool) or not isinstance(p, int | np.integer) or p < 1:
+            raise ValueError(f"{name} must be positive integers (trading days), got {p!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} has duplicate horizons: {out!r}")
+    return tuple(int(p) for p in out)
+
+
+def entry_blocked(daily: xr.Dataset) -> xr.DataArray:
+    """Cells where a buy at the close is impossible: no close, suspended, or closed limit-up.
+
+    Parameters
+    ----------
+    daily : xarray.Dataset
+        The ``daily`` node: ``close``, and when present ``suspended`` and ``up_limit``.
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean (date, asset), lazy.
+
+    Notes
+    -----
+    A close at the up limit (within half a tick, ``LIMIT_TOLERANCE``) means buy orders queue at
+    the limit without sellers, so a close-price entry is not possible. ``up_limit`` missing
+    (no limit, e.g. first days after listing) never blocks. Lookback 0, no look-ahead.
+    """
+    if "close" not in daily:
+        raise ValueError("daily dataset has no 'close' field")
+    close = daily["close"]
+    blocked = ~np.isfinite(close)
+    if "suspended" in daily:
+        blocked = blocked | daily["suspended"].astype(bool)
+    if "up_limit" in daily:
+        up = daily["up_limit"]
+        blocked = blocked | (np.isfinite(up) & (close >= up - LIMIT_TOLERANCE))
+    return blocked
+
+
+def forward_returns(
+    market: MarketLike | xr.Dataset,
+    periods: Sequence[int] | int = (1, 5, 20),
+    *,
+    dim: str = "date",
+) -> xr.Dataset:
+    """Forward returns from the next tradable close, one variable per horizon.
+
+    ``fwd_ret_h`` at date ``t`` is the return of buying at the close of ``t + 1`` and selling
+    at the close of ``t + 1 + h``, compounded from daily returns ``close / pre_close - 1``
+    (``pre_close`` is adjusted for corporate actions, so splits and dividends do not show up
+    as returns).
+
+    Parameters
+    ----------
+    market : str, os.PathLike, xarray.DataTree or xarray.Dataset
+        A market store path, the tree from :func:`quantdask.open_market`, or its ``daily``
+        node as a Dataset (needs ``close`` and ``pre_close``; ``suspended`` and ``up_limit``
+        are used when present).
+    periods : sequence of int, default (1, 5, 20)
+        Holding horizons in trading days.
+    dim : str, default "date"
+        The time dimension.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``fwd_ret_<h>`` for each horizon, dims (date, asset), lazy dask arrays
+        chunked like the input.
+
+    Notes
+    -----
+    * Why ``t + 1``: a signal computed from ``t``'s close can first be acted on at the next
+      session. Entry at the close of ``t + 1`` is assumed.
+    * Entry blocked: when the stock has no close at ``t + 1`` (suspended, not yet listed or
+      delisted) or closes at its up limit at ``t + 1`` (see :func:`entry_blocked`), the
+      position cannot be opened and ``fwd_ret_h`` is NaN.
+    * Suspensions during the holding period contribute no return on the suspended days; the
+      first day after resumption carries the whole move (``pre_close`` is the previous traded
+      close). A stock that is suspended or delisted at ``t + 1 + h`` is valued at its last
+      traded close.
+    * Windows that run past the last date of the panel are NaN.
+    * Look-ahead: these are labels and look ``h + 1`` days into the future on purpose.
+      Lookback: none. Chunks: any layout; the graph is a cumulative sum along ``date``
+      followed by backward shifts, which read the neighbouring date chunk.
+
+    Examples
+    --------
+    >>> import quantdask as qd
+    >>> fwd = qd.forward_returns(market, periods=(1, 5))  # doctest: +SKIP
+    >>> fwd["fwd_ret_5"]  # doctest: +SKIP
+    """
+    horizons = _check_periods(periods)
+    daily = _daily_dataset(market)
+    for field in ("close", "pre_close"):
+        if field not in daily:
+            raise ValueError(f"market daily data has no {field!r} field")
+    if dim not in daily.dims:
+        raise ValueError(f"dimension {dim!r} not in the market data (dims: {tuple(daily.dims)})")
+
+    close = daily["close"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = close / daily["pre_close"] - 1.0
+    # log growth per day; missing days (suspended, unlisted, delisted) grow by nothing
+    growth = np.log1p(ret.where(np.isfinite(ret) & (ret > -1.0))).fillna(0.0)
+    cum = growth.cumsum(dim)
+    blocked = entry_blocked(daily)
+    entry_ok = ~blocked.shift({dim: -1}, fill_value=True)
+    cum_entry = cum.shift({dim: -1})
+
+    out = {}
+    for h in horizons:
+        log_h = cum.shift({dim: -(1 + h)}) - cum_entry
+        fwd = np.expm1(log_h).where(entry_ok)
+        fwd.attrs = {
+            "long_name": f"{h}-day forward return",
+            "description": f"close(t+1) -> close(t+1+{h}); NaN when entry at t+1 is blocked",
+            "units": "fraction",
+        }
+        out[f"fwd_ret_{h}"] = fwd.rename(f"fwd_ret_{h}")
+    return xr.Dataset(out)
