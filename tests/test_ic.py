@@ -1,0 +1,181 @@
+"""IC, rank IC, ic_summary, ic_decay and rank autocorrelation against scipy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+import quantdask as qd
+from quantdask.testing import raise_if_dask_computes
+
+
+def random_pair(seed: int = 1, n_dates: int = 40, n_assets: int = 23, nan_share: float = 0.2):
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2020-06-01", periods=n_dates)
+    assets = [f"{i:06d}.SZ" for i in range(n_assets)]
+    x = rng.normal(size=(n_dates, n_assets))
+    y = 0.3 * x + rng.normal(size=(n_dates, n_assets))
+    x[rng.random(x.shape) < nan_share] = np.nan
+    y[rng.random(y.shape) < nan_share] = np.nan
+    x[3, :] = np.nan  # a date with no factor at all
+    y[5, :-2] = np.nan  # a date with only two pairs at most
+    x[7, :] = 1.0  # a constant cross-section
+    x[9, :4] = 0.5  # ties
+    coords = {"date": dates, "asset": assets}
+    fx = xr.DataArray(x, dims=("date", "asset"), coords=coords, name="factor")
+    fy = xr.DataArray(y, dims=("date", "asset"), coords=coords, name="fwd_ret_1")
+    return fx, fy
+
+
+def scipy_ic(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    out = np.full(x.shape[0], np.nan)
+    for t in range(x.shape[0]):
+        ok = np.isfinite(x[t]) & np.isfinite(y[t])
+        if ok.sum() < 3 or np.ptp(x[t][ok]) == 0 or np.ptp(y[t][ok]) == 0:
+            continue
+        fn = stats.spearmanr if method == "spearman" else stats.pearsonr
+        out[t] = fn(x[t][ok], y[t][ok])[0]
+    return out
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+@pytest.mark.parametrize("chunks", [None, {"date": 7}, {"date": 7, "asset": 5}])
+def test_ic_matches_scipy(method, chunks):
+    fx, fy = random_pair()
+    if chunks:
+        fx, fy = fx.chunk(chunks), fy.chunk(chunks)
+    got = qd.ic(fx, fy, method=method)
+    assert got.dims == ("date",)
+    want = scipy_ic(fx.values, fy.values, method)
+    np.testing.assert_allclose(got.values, want, rtol=1e-10, atol=1e-12)
+    assert np.isnan(want[3]) and np.isnan(want[5]) and np.isnan(want[7])
+    assert np.isfinite(want).sum() > 30
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_ic_by_group_matches_scipy(method):
+    fx, fy = random_pair(seed=4, n_assets=31, nan_share=0.1)
+    rng = np.random.default_rng(5)
+    codes = rng.choice([0, 801010, 801780, 801880], size=fx.shape)
+    group = xr.DataArray(codes, dims=fx.dims, coords=fx.coords)
+    got = qd.ic(fx.chunk({"date": 7}), fy.chunk({"date": 7}), method=method, group=group)
+    assert got.dims == ("date", "group")
+    assert list(got["group"].values) == [801010, 801780, 801880]
+    for g in (801010, 801780, 801880):
+        member = codes == g
+        want = scipy_ic(
+            np.where(member, fx.values, np.nan), np.where(member, fy.values, np.nan), method
+        )
+        np.testing.assert_allclose(got.sel(group=g).values, want, rtol=1e-10, atol=1e-12)
+    explicit = qd.ic(fx, fy, method=method, group=group, groups=[801780])
+    np.testing.assert_allclose(
+        explicit.sel(group=801780).values, got.sel(group=801780).values, rtol=1e-12
+    )
+
+
+def test_ic_is_lazy():
+    fx, fy = random_pair()
+    fx, fy = fx.chunk({"date": 7}), fy.chunk({"date": 7})
+    group = xr.full_like(fx, 801010, dtype=np.int32)
+    with raise_if_dask_computes():
+        out = qd.ic(fx, fy)
+        qd.ic(fx, fy, method="pearson")
+        qd.ic(fx, fy, group=group, groups=[801010])
+        qd.rank_autocorrelation(fx)
+    assert out.chunks is not None
+
+
+def test_ic_summary_hand_checked():
+    values = np.array([0.1, 0.2, -0.1, np.nan, 0.4])
+    dates = pd.bdate_range("2021-01-04", periods=5)
+    s = qd.ic_summary(xr.DataArray(values, dims="date", coords={"date": dates}, name="rank_ic"))
+    row = s.loc["rank_ic"]
+    # finite: 0.1, 0.2, -0.1, 0.4 -> mean 0.15
+    # deviations -0.05, 0.05, -0.25, 0.25 -> squares sum 0.13 -> var 0.13/3
+    std = np.sqrt(0.13 / 3)
+    assert row["mean"] == pytest.approx(0.15)
+    assert row["std"] == pytest.approx(std)
+    assert row["ir"] == pytest.approx(0.15 / std)
+    assert row["t_stat"] == pytest.approx(0.15 / (std / 2.0))
+    assert row["positive"] == pytest.approx(0.75)
+    assert row["count"] == 4
+
+
+def test_ic_summary_rows_per_group_and_dataset():
+    dates = pd.bdate_range("2021-01-04", periods=3)
+    da = xr.DataArray(
+        [[0.1, -0.2], [0.3, -0.4], [0.2, np.nan]],
+        dims=("date", "group"),
+        coords={"date": dates, "group": [1, 2]},
+    )
+    s = qd.ic_summary(da)
+    assert list(s.index) == [1, 2]
+    assert s.loc[1, "mean"] == pytest.approx(0.2)
+    assert s.loc[2, "mean"] == pytest.approx(-0.3)
+    assert s.loc[2, "count"] == 2
+    ds = xr.Dataset({"a": da.isel(group=0, drop=True), "b": da.isel(group=1, drop=True)})
+    s2 = qd.ic_summary(ds)
+    assert list(s2.index) == ["a", "b"]
+    assert s2.loc["b", "positive"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="date"):
+        qd.ic_summary(da.rename(date="time"))
+
+
+def test_ic_bad_input():
+    fx, fy = random_pair()
+    with pytest.raises(ValueError, match="method"):
+        qd.ic(fx, fy, method="kendall")
+    with pytest.raises(TypeError, match="factor"):
+        qd.ic(fx.values, fy)
+    with pytest.raises(ValueError, match="asset"):
+        qd.ic(fx.rename(asset="stock"), fy)
+
+
+def test_ic_decay_matches_scipy_on_pandas_forward():
+    from test_forward import random_daily
+
+    ds = random_daily(seed=3, n_dates=70, n_assets=25)
+    rng = np.random.default_rng(8)
+    fac = xr.DataArray(rng.normal(size=ds["close"].shape), dims=("date", "asset"))
+    fac = fac.assign_coords(ds["close"].coords)
+    dec = qd.ic_decay(fac.chunk({"date": 9}), ds.chunk({"date": 9}), horizons=(1, 3))
+    assert set(dec.dims) == {"horizon", "date"}
+    close = ds["close"].to_pandas()
+    gross = (close / ds["pre_close"].to_pandas()).fillna(1.0)
+    up = ds["up_limit"].to_pandas()
+    blocked = close.isna() | ds["suspended"].to_pandas() | (up.notna() & (close >= up - 0.005))
+    for h in (1, 3):
+        fwd = gross.rolling(h).apply(np.prod, raw=True).shift(-(1 + h)) - 1.0
+        fwd = fwd.where(~blocked.shift(-1, fill_value=True))
+        want = scipy_ic(fac.values, fwd.to_numpy(), "spearman")
+        np.testing.assert_allclose(dec.sel(horizon=h).values, want, rtol=1e-9, atol=1e-12)
+
+
+def test_rank_autocorrelation_matches_scipy():
+    fx, _ = random_pair(seed=11, nan_share=0.1)
+    got = qd.rank_autocorrelation(fx.chunk({"date": 7}), lag=2)
+    x = fx.values
+    want = np.full(x.shape[0], np.nan)
+    for t in range(2, x.shape[0]):
+        a, b = x[t], x[t - 2]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() >= 3 and np.ptp(a[ok]) > 0 and np.ptp(b[ok]) > 0:
+            want[t] = stats.spearmanr(a[ok], b[ok])[0]
+    np.testing.assert_allclose(got.values, want, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="lag"):
+        qd.rank_autocorrelation(fx, lag=0)
+
+
+def test_reversal_factor_has_positive_rank_ic_on_synthetic_market(market):
+    daily = market["daily"]
+    close = daily["close"]
+    reversal = -(close / close.shift(date=20) - 1.0)
+    fwd = qd.forward_returns(market, periods=(20,))
+    rank_ic = qd.ic(reversal, fwd["fwd_ret_20"])
+    summary = qd.ic_summary(rank_ic)
+    assert summary.loc["rank_ic", "count"] > 1000
+    assert summary.loc["rank_ic", "mean"] > 0.0
+    assert summary.loc["rank_ic", "t_stat"] > 2.0
