@@ -20,6 +20,14 @@ from quantdask.factors import Factor, compute, factor, list_factors, register_fa
 # [fundamentals/models] point-in-time fundamentals and scoring models
 
 # [portfolio] rebalance dates, weights, back-test, metrics
+from quantdask.portfolio import (
+    BacktestResult,
+    Costs,
+    backtest,
+    metrics,
+    rebalance_dates,
+    select_weights,
+)
 
 # [analytics] forward returns, IC, quantiles, tear sheets
 from quantdask.analytics import (
@@ -55,6 +63,12 @@ __all__ = [
     "to_zarr",
     # [fundamentals/models]
     # [portfolio]
+    "BacktestResult",
+    "Costs",
+    "backtest",
+    "metrics",
+    "rebalance_dates",
+    "select_weights",
     # [analytics]
     "factor_quantiles",
     "factor_turnover",
