@@ -43,6 +43,8 @@ from quantdask.analytics import (
 )
 
 # [cluster] connect and sweeps
+from quantdask.cluster import connect
+from quantdask.sweep import open_sweep, plot_sweep, sweep, sweep_summary
 
 # [timing] DTW and offshore-flow timing
 
@@ -80,6 +82,11 @@ __all__ = [
     "quantile_spread",
     "rank_autocorrelation",
     # [cluster]
+    "connect",
+    "open_sweep",
+    "plot_sweep",
+    "sweep",
+    "sweep_summary",
     # [timing]
     "__version__",
 ]
