@@ -40,6 +40,7 @@ from quantdask.analytics import (
     quantile_returns,
     quantile_spread,
     rank_autocorrelation,
+    tear_sheet,
 )
 
 # [cluster] connect and sweeps
@@ -81,6 +82,7 @@ __all__ = [
     "quantile_returns",
     "quantile_spread",
     "rank_autocorrelation",
+    "tear_sheet",
     # [cluster]
     "connect",
     "open_sweep",

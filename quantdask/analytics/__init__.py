@@ -5,6 +5,7 @@ from __future__ import annotations
 from quantdask.analytics.forward import entry_blocked, forward_returns
 from quantdask.analytics.ic import ic, ic_decay, ic_summary
 from quantdask.analytics.quantiles import factor_quantiles, quantile_returns, quantile_spread
+from quantdask.analytics.tearsheet import tear_sheet
 from quantdask.analytics.turnover import factor_turnover, rank_autocorrelation
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "quantile_returns",
     "quantile_spread",
     "rank_autocorrelation",
+    "tear_sheet",
 ]

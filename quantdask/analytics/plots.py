@@ -1,0 +1,175 @@
+"""Plots for tear sheets, rendered to base64 PNG with matplotlib's Agg canvas.
+
+Every function takes small, already computed pandas objects and returns a base64 string
+(no pyplot state, no display, no files). Figures are built with :class:`matplotlib.figure.Figure`
+and :class:`matplotlib.backends.backend_agg.FigureCanvasAgg`, so importing this module never
+changes the user's matplotlib backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+_DPI = 90
+
+
+def _figure(width: float = 9.0, height: float = 3.2) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_to_base64(fig: Figure) -> str:
+    """Render a figure to a base64-encoded PNG string."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def wealth(returns: pd.Series) -> pd.Series:
+    """``cumprod(1 + r)`` with missing returns counted as 0."""
+    return (1.0 + returns.fillna(0.0)).cumprod()
+
+
+def drawdown_series(returns: pd.Series) -> pd.Series:
+    """Drawdown ``wealth / running max - 1`` (<= 0), the wealth path starting at 1."""
+    w = wealth(returns)
+    return w / np.maximum(w.cummax(), 1.0) - 1.0
+
+
+def monthly_returns_table(returns: pd.Series) -> pd.DataFrame:
+    """Compounded calendar-month returns as a year x month (1..12) table."""
+    r = returns.dropna()
+    if not isinstance(r.index, pd.DatetimeIndex):
+        raise TypeError("returns need a DatetimeIndex for the monthly table")
+    grouped = (1.0 + r).groupby([r.index.year, r.index.month]).prod() - 1.0
+    grouped.index.names = ["year", "month"]
+    table = grouped.unstack("month")
+    return table.reindex(columns=range(1, 13))
+
+
+def plot_cumulative(returns: pd.Series, benchmark: pd.Series | None = None) -> str:
+    """Cumulative wealth of the portfolio (and benchmark, and excess when given)."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot(returns.index, wealth(returns), label="portfolio", color="C0", lw=1.2)
+    if benchmark is not None:
+        b = benchmark.reindex(returns.index)
+        ax.plot(b.index, wealth(b), label="benchmark", color="0.4", lw=1.0)
+        ax.plot(b.index, wealth(returns - b), label="excess", color="C2", lw=0.9, ls="--")
+    ax.axhline(1.0, color="0.7", lw=0.6)
+    ax.set_title("Cumulative return (growth of 1)")
+    ax.legend(loc="upper left", frameon=False)
+    ax.grid(alpha=0.3)
+    return figure_to_base64(fig)
+
+
+def plot_drawdown(returns: pd.Series, benchmark: pd.Series | None = None) -> str:
+    """Underwater plot of the portfolio (and benchmark)."""
+    fig = _figure(height=2.6)
+    ax = fig.add_subplot()
+    dd = drawdown_series(returns)
+    ax.fill_between(dd.index, dd.to_numpy() * 100, 0, color="C3", alpha=0.4, label="portfolio")
+    if benchmark is not None:
+        bd = drawdown_series(benchmark.reindex(returns.index))
+        ax.plot(bd.index, bd.to_numpy() * 100, color="0.4", lw=0.9, label="benchmark")
+        ax.legend(loc="lower left", frameon=False)
+    ax.set_ylabel("%")
+    ax.set_title("Drawdown")
+    ax.grid(alpha=0.3)
+    return figure_to_base64(fig)
+
+
+def plot_monthly_heatmap(returns: pd.Series) -> str:
+    """Year x month heat map of compounded monthly returns, in %."""
+    table = monthly_returns_table(returns) * 100
+    fig = _figure(height=max(2.0, 0.32 * len(table) + 1.0))
+    ax = fig.add_subplot()
+    values = table.to_numpy(dtype=float)
+    lim = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    im = ax.imshow(values, cmap="RdYlGn", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(12), [str(m) for m in range(1, 13)])
+    ax.set_yticks(range(len(table)), [str(y) for y in table.index])
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7)
+    ax.set_title("Monthly returns (%)")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return figure_to_base64(fig)
+
+
+def plot_ic_series(ic: pd.DataFrame, *, rolling: int = 20) -> str:
+    """Daily IC series (one column per label) with its rolling mean."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    for k, col in enumerate(ic.columns):
+        s = ic[col]
+        if k == 0:
+            ax.bar(s.index, s.to_numpy(), width=1.0, color="0.75", label=f"{col} daily")
+        ax.plot(
+            s.index,
+            s.rolling(rolling, min_periods=rolling).mean(),
+            color=f"C{k}",
+            lw=1.1,
+            label=f"{col} {rolling}-day mean",
+        )
+    ax.axhline(0.0, color="0.3", lw=0.6)
+    ax.set_title("Information coefficient")
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure_to_base64(fig)
+
+
+def plot_ic_histogram(ic: pd.DataFrame) -> str:
+    """Histogram of daily ICs, one overlaid histogram per column."""
+    fig = _figure(width=5.0, height=3.0)
+    ax = fig.add_subplot()
+    for k, col in enumerate(ic.columns):
+        v = ic[col].dropna().to_numpy()
+        if v.size:
+            ax.hist(v, bins=40, alpha=0.5, color=f"C{k}", label=f"{col} (mean {v.mean():.3f})")
+    ax.axvline(0.0, color="0.3", lw=0.6)
+    ax.set_title("IC distribution")
+    ax.legend(frameon=False, fontsize=8)
+    return figure_to_base64(fig)
+
+
+def plot_quantile_bars(mean_returns: pd.DataFrame) -> str:
+    """Mean forward return per quantile (rows) for each horizon (columns), in bps."""
+    fig = _figure(width=7.0, height=3.0)
+    ax = fig.add_subplot()
+    n_q, n_h = mean_returns.shape
+    width = 0.8 / max(n_h, 1)
+    x = np.arange(n_q)
+    for k, col in enumerate(mean_returns.columns):
+        ax.bar(x + k * width, mean_returns[col].to_numpy() * 1e4, width=width, label=str(col))
+    ax.set_xticks(x + width * (n_h - 1) / 2, [str(q) for q in mean_returns.index])
+    ax.set_xlabel("quantile (1 = lowest factor)")
+    ax.set_ylabel("bps")
+    ax.axhline(0.0, color="0.3", lw=0.6)
+    ax.set_title("Mean forward return by quantile")
+    ax.legend(frameon=False, fontsize=8)
+    return figure_to_base64(fig)
+
+
+def plot_quantile_cumulative(qret: pd.DataFrame, *, label: str = "") -> str:
+    """Cumulative returns of each quantile portfolio (columns) over time."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["coolwarm"]
+    n = qret.shape[1]
+    for k, col in enumerate(qret.columns):
+        color = cmap(k / max(n - 1, 1))
+        ax.plot(qret.index, wealth(qret[col]), color=color, lw=1.0, label=f"Q{col}")
+    ax.axhline(1.0, color="0.7", lw=0.6)
+    ax.set_title(f"Cumulative quantile returns {label}".strip())
+    ax.legend(loc="upper left", frameon=False, fontsize=8, ncol=min(n, 5))
+    ax.grid(alpha=0.3)
+    return figure_to_base64(fig)
