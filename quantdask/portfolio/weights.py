@@ -112,7 +112,7 @@ def select_weights(
         On a date missing from ``scores``, both ``top`` and ``quantile``, a bad ``top``,
         ``quantile``, ``cap``, ``power`` or ``weighting``, negative scores under
         ``weighting="score"``, ``weighting="mcap"`` without ``mcap``, or a ``cap`` that
-        cannot hold (``cap * n_selected < 1``) on some date.
+        cannot hold (``cap * n < 1``, ``n`` the selected stocks of positive weight) on some date.
     TypeError
         If ``scores``, ``universe`` or ``mcap`` is not a DataArray.
 
@@ -221,13 +221,13 @@ def select_weights(
     with np.errstate(invalid="ignore", divide="ignore"):
         w = np.where(total > 0, raw / total, 0.0)
     if cap is not None:
-        n_sel = selected.sum(axis=1)
-        bad = (n_sel > 0) & (cap * n_sel < 1 - 1e-12)
+        n_pos = (w > 0).sum(axis=1)
+        bad = (n_pos > 0) & (cap * n_pos < 1 - 1e-12)
         if bad.any():
             d = int(np.argmax(bad))
             raise ValueError(
-                f"cap: {cap} cannot hold on {dates[d].date()}: only {n_sel[d]} stocks are "
-                f"selected, so some weight must exceed 1/{n_sel[d]}"
+                f"cap: {cap} cannot hold on {dates[d].date()}: only {n_pos[d]} selected stocks "
+                f"have a positive weight, so some weight must exceed 1/{n_pos[d]}"
             )
         w = _cap_weights(w, cap)
     return xr.DataArray(
