@@ -11,8 +11,39 @@ from __future__ import annotations
 
 # [io] market store: layout, open, synthetic market, ingest
 from quantdask.io.store import StoreError, open_market, open_panel
+from quantdask.io.ingest import IngestError, append, ingest
+from quantdask.io.verify import VerifyReport, verify
 
 # [ops] time-series and cross-section ops
+from quantdask import ops
+from quantdask.ops import (
+    cs_neutralize,
+    cs_quantile,
+    cs_rank,
+    cs_winsorize,
+    cs_zscore,
+    daily_returns,
+    ts_argmax,
+    ts_argmin,
+    ts_corr,
+    ts_cov,
+    ts_delay,
+    ts_delta,
+    ts_ewm_mean,
+    ts_kurt,
+    ts_max,
+    ts_mean,
+    ts_min,
+    ts_pct_change,
+    ts_percentile,
+    ts_quantile,
+    ts_rank,
+    ts_skew,
+    ts_std,
+    ts_streak,
+    ts_sum,
+    ts_var,
+)
 
 # [factors] registry, compute, snapshot
 from quantdask.factors import Factor, compute, factor, list_factors, register_factor, to_zarr
@@ -53,10 +84,42 @@ __version__ = "0.1.0"
 
 __all__ = [
     # [io]
+    "IngestError",
+    "VerifyReport",
+    "append",
+    "ingest",
+    "verify",
     "StoreError",
     "open_market",
     "open_panel",
     # [ops]
+    "ops",
+    "cs_neutralize",
+    "cs_quantile",
+    "cs_rank",
+    "cs_winsorize",
+    "cs_zscore",
+    "daily_returns",
+    "ts_argmax",
+    "ts_argmin",
+    "ts_corr",
+    "ts_cov",
+    "ts_delay",
+    "ts_delta",
+    "ts_ewm_mean",
+    "ts_kurt",
+    "ts_max",
+    "ts_mean",
+    "ts_min",
+    "ts_pct_change",
+    "ts_percentile",
+    "ts_quantile",
+    "ts_rank",
+    "ts_skew",
+    "ts_std",
+    "ts_streak",
+    "ts_sum",
+    "ts_var",
     # [factors]
     "Factor",
     "compute",

@@ -1,1 +1,65 @@
-"""quantdask.ops"""
+"""quantdask.ops: lazy time-series (``ts_*``) and cross-section (``cs_*``) ops.
+
+Time-series ops run along ``date`` with a one-sided trailing overlap (or a carried state for
+streaks, EWM and ``traded_only`` windows) and keep the stored chunks; cross-section ops
+rechunk ``asset`` to one chunk per date block. Every op declares ``op.lookback(**params)``;
+:func:`lookback` is the functional spelling.
+"""
+
+from quantdask.ops.cs import cs_neutralize, cs_quantile, cs_rank, cs_winsorize, cs_zscore
+from quantdask.ops.ts import (
+    daily_returns,
+    lookback,
+    period_ids,
+    ts_argmax,
+    ts_argmin,
+    ts_corr,
+    ts_cov,
+    ts_delay,
+    ts_delta,
+    ts_ewm_mean,
+    ts_kurt,
+    ts_max,
+    ts_mean,
+    ts_min,
+    ts_pct_change,
+    ts_percentile,
+    ts_quantile,
+    ts_rank,
+    ts_skew,
+    ts_std,
+    ts_streak,
+    ts_sum,
+    ts_var,
+)
+
+__all__ = [
+    "cs_neutralize",
+    "cs_quantile",
+    "cs_rank",
+    "cs_winsorize",
+    "cs_zscore",
+    "daily_returns",
+    "lookback",
+    "period_ids",
+    "ts_argmax",
+    "ts_argmin",
+    "ts_corr",
+    "ts_cov",
+    "ts_delay",
+    "ts_delta",
+    "ts_ewm_mean",
+    "ts_kurt",
+    "ts_max",
+    "ts_mean",
+    "ts_min",
+    "ts_pct_change",
+    "ts_percentile",
+    "ts_quantile",
+    "ts_rank",
+    "ts_skew",
+    "ts_std",
+    "ts_streak",
+    "ts_sum",
+    "ts_var",
+]

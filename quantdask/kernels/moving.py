@@ -1,0 +1,453 @@
+"""Moving-window kernels on plain 2-D numpy arrays, time along the last axis.
+
+Every kernel takes a C-contiguous float64 array of shape ``(m, n)``: ``m`` independent series
+(assets, indices, ...) of ``n`` time steps each, and returns an array of the same shape where
+element ``[i, t]`` depends only on ``a[i, :t + 1]`` (no look-ahead). NaN is missing and is
+skipped inside windows; ``min_count`` is the number of valid values a window needs.
+
+Where bottleneck or numbagg already has the kernel (mean, sum, std, var, min, max, argmin,
+argmax, rank, corr, cov) we call it; numba kernels here cover what they lack: skew, excess
+kurtosis, quantile, percentile-of-score, streaks and an exponentially weighted mean whose
+state can be carried from one block to the next.
+
+This module never imports xarray.
+"""
+
+from __future__ import annotations
+
+import bottleneck as bn
+import numba
+import numbagg
+import numpy as np
+
+__all__ = [
+    "compress_valid",
+    "ewm_mean_scan",
+    "move_argmax",
+    "move_argmin",
+    "move_corr",
+    "move_cov",
+    "move_kurt",
+    "move_max",
+    "move_mean",
+    "move_min",
+    "move_percentile",
+    "move_quantile",
+    "move_rank",
+    "move_skew",
+    "move_std",
+    "move_sum",
+    "move_var",
+    "shift",
+    "streak_scan",
+]
+
+
+# --------------------------------------------------------------------------------------
+# thin wrappers over bottleneck / numbagg (time along the last axis)
+# --------------------------------------------------------------------------------------
+
+
+def _bn(fn, a: np.ndarray, window: int, min_count: int, **kw) -> np.ndarray:
+    """Call a bottleneck move_* along the last axis; NaN-pad when the window exceeds it."""
+    n = a.shape[-1]
+    if window <= n:
+        return fn(a, window, min_count=min_count, axis=-1, **kw)
+    pad = np.full(a.shape[:-1] + (window - n,), np.nan)
+    out = fn(np.concatenate([pad, a], axis=-1), window, min_count=min_count, axis=-1, **kw)
+    return out[..., window - n :]
+
+
+def move_mean(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving mean (bottleneck)."""
+    return _bn(bn.move_mean, a, window, min_count)
+
+
+def move_sum(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving sum (bottleneck)."""
+    return _bn(bn.move_sum, a, window, min_count)
+
+
+def move_std(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving sample standard deviation, ``ddof=1`` (bottleneck)."""
+    if window < 2:
+        return np.full_like(a, np.nan, dtype=np.float64)
+    return _bn(bn.move_std, a, window, max(min_count, 2), ddof=1)
+
+
+def move_var(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving sample variance, ``ddof=1`` (bottleneck)."""
+    if window < 2:
+        return np.full_like(a, np.nan, dtype=np.float64)
+    return _bn(bn.move_var, a, window, max(min_count, 2), ddof=1)
+
+
+def move_min(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving minimum (bottleneck)."""
+    return _bn(bn.move_min, a, window, min_count)
+
+
+def move_max(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving maximum (bottleneck)."""
+    return _bn(bn.move_max, a, window, min_count)
+
+
+def move_argmin(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Steps since the window's minimum, 0 = the last step; ties: most recent (bottleneck)."""
+    return _bn(bn.move_argmin, a, window, min_count)
+
+
+def move_argmax(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Steps since the window's maximum, 0 = the last step; ties: most recent (bottleneck)."""
+    return _bn(bn.move_argmax, a, window, min_count)
+
+
+def move_rank(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Rank of the last value in its window as a fraction in [0, 1] (bottleneck).
+
+    ``(r - 1) / (k - 1)`` with ``r`` the average rank (ties share the mean rank) and ``k``
+    the number of valid values in the window; 0.5 when ``k == 1``; NaN when the last value
+    is NaN.
+    """
+    out = _bn(bn.move_rank, a, window, min_count)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+def move_corr(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving Pearson correlation over pairs where both are valid (numbagg)."""
+    if window < 2:
+        return np.full_like(a, np.nan, dtype=np.float64)
+    a, b = _pairwise_nan(a, b)
+    return numbagg.move_corr(a, b, window=window, min_count=max(min_count, 2), axis=-1)
+
+
+def move_cov(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving sample covariance, ``ddof=1``, over pairs where both are valid (numbagg)."""
+    if window < 2:
+        return np.full_like(a, np.nan, dtype=np.float64)
+    a, b = _pairwise_nan(a, b)
+    return numbagg.move_cov(a, b, window=window, min_count=max(min_count, 2), axis=-1)
+
+
+def _pairwise_nan(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    both = np.isnan(a) | np.isnan(b)
+    return np.where(both, np.nan, a), np.where(both, np.nan, b)
+
+
+def shift(a: np.ndarray, periods: int) -> np.ndarray:
+    """Values ``periods`` steps back along the last axis; NaN where there is no such step."""
+    out = np.full_like(a, np.nan)
+    if periods < a.shape[-1]:
+        out[..., periods:] = a[..., : a.shape[-1] - periods]
+    return out
+
+
+def compress_valid(valid: np.ndarray) -> np.ndarray:
+    """Gather index that moves each row's valid cells to its right end, order kept.
+
+    ``np.take_along_axis(a, idx, axis=-1)`` puts the invalid cells first and the valid cells
+    (in time order) last, so moving-window kernels see only valid steps and their leading
+    NaNs never count.
+    """
+    return np.argsort(valid, axis=-1, kind="stable")
+
+
+# --------------------------------------------------------------------------------------
+# numba kernels
+# --------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _move_moments(a, window, min_count, kind):  # pragma: no cover - compiled
+    m, n = a.shape
+    out = np.full((m, n), np.nan)
+    need = max(min_count, 3 if kind == 3 else 4)
+    for i in numba.prange(m):
+        # shift by the row's first valid value to limit cancellation in the power sums
+        ref = 0.0
+        for t in range(n):
+            if not np.isnan(a[i, t]):
+                ref = a[i, t]
+                break
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        s4 = 0.0
+        k = 0
+        for t in range(n):
+            x = a[i, t]
+            if not np.isnan(x):
+                d = x - ref
+                d2 = d * d
+                s1 += d
+                s2 += d2
+                s3 += d2 * d
+                s4 += d2 * d2
+                k += 1
+            if t >= window:
+                y = a[i, t - window]
+                if not np.isnan(y):
+                    d = y - ref
+                    d2 = d * d
+                    s1 -= d
+                    s2 -= d2
+                    s3 -= d2 * d
+                    s4 -= d2 * d2
+                    k -= 1
+                    if k == 0:
+                        s1 = 0.0
+                        s2 = 0.0
+                        s3 = 0.0
+                        s4 = 0.0
+            if k < need:
+                continue
+            nk = float(k)
+            mu = s1 / nk
+            r2 = s2 / nk
+            r3 = s3 / nk
+            r4 = s4 / nk
+            m2 = r2 - mu * mu
+            if not (m2 > 1e-14 * r2) or m2 <= 0.0:
+                continue
+            if kind == 3:
+                m3 = r3 - 3.0 * mu * r2 + 2.0 * mu * mu * mu
+                g1 = m3 / m2**1.5
+                out[i, t] = np.sqrt(nk * (nk - 1.0)) / (nk - 2.0) * g1
+            else:
+                m4 = r4 - 4.0 * mu * r3 + 6.0 * mu * mu * r2 - 3.0 * mu**4
+                g2 = m4 / (m2 * m2) - 3.0
+                out[i, t] = ((nk + 1.0) * g2 + 6.0) * (nk - 1.0) / ((nk - 2.0) * (nk - 3.0))
+    return out
+
+
+def move_skew(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving sample skewness, bias-corrected (as pandas ``rolling().skew()``).
+
+    Needs at least 3 valid values; NaN when the window is (numerically) constant.
+    """
+    return _move_moments(np.ascontiguousarray(a, dtype=np.float64), window, min_count, 3)
+
+
+def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Moving excess kurtosis, bias-corrected (as pandas ``rolling().kurt()``).
+
+    Needs at least 4 valid values; NaN when the window is (numerically) constant.
+    """
+    return _move_moments(np.ascontiguousarray(a, dtype=np.float64), window, min_count, 4)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bisect_left(buf, k, x):  # pragma: no cover - compiled
+    lo = 0
+    hi = k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if buf[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bisect_right(buf, k, x):  # pragma: no cover - compiled
+    lo = 0
+    hi = k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < buf[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _move_sorted(a, window, min_count, q, kind):  # pragma: no cover - compiled
+    # kind 0: linear-interpolated quantile q; kind 1: percentile of the last value (0..100)
+    m, n = a.shape
+    out = np.full((m, n), np.nan)
+    for i in numba.prange(m):
+        buf = np.empty(window)
+        k = 0
+        for t in range(n):
+            if t >= window:
+                y = a[i, t - window]
+                if not np.isnan(y):
+                    j = _bisect_left(buf, k, y)
+                    for u in range(j, k - 1):
+                        buf[u] = buf[u + 1]
+                    k -= 1
+            x = a[i, t]
+            if not np.isnan(x):
+                j = _bisect_right(buf, k, x)
+                for u in range(k, j, -1):
+                    buf[u] = buf[u - 1]
+                buf[j] = x
+                k += 1
+            if k < min_count or k == 0:
+                continue
+            if kind == 0:
+                pos = q * (k - 1)
+                lo = int(np.floor(pos))
+                frac = pos - lo
+                v = buf[lo]
+                if frac > 0.0 and lo + 1 < k:
+                    v = v + frac * (buf[lo + 1] - v)
+                out[i, t] = v
+            else:
+                if np.isnan(x):
+                    continue
+                left = _bisect_left(buf, k, x)
+                right = _bisect_right(buf, k, x)
+                out[i, t] = 100.0 * (left + right) / (2.0 * k)
+    return out
+
+
+def move_quantile(a: np.ndarray, window: int, min_count: int, q: float) -> np.ndarray:
+    """Moving quantile ``q`` with linear interpolation (as pandas ``rolling().quantile(q)``)."""
+    return _move_sorted(np.ascontiguousarray(a, dtype=np.float64), window, min_count, q, 0)
+
+
+def move_percentile(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Percentile (0..100) of the last value among the window's valid values, ties half.
+
+    ``100 * (#{v < x} + 0.5 * #{v == x}) / k`` over the ``k`` valid values ``v`` of the window
+    (the last value ``x`` included), i.e. ``scipy.stats.percentileofscore(window, x,
+    kind="mean")``. NaN when the last value is NaN.
+    """
+    return _move_sorted(np.ascontiguousarray(a, dtype=np.float64), window, min_count, 0.0, 1)
+
+
+#: Number of state columns of :func:`streak_scan`.
+STREAK_STATE = 5
+
+
+def streak_init(m: int) -> np.ndarray:
+    """Initial state of :func:`streak_scan` for ``m`` series (no bar seen yet)."""
+    state = np.full((m, STREAK_STATE), np.nan)
+    return state
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _streak_scan(a, period, state):  # pragma: no cover - compiled
+    m, n = a.shape
+    out = np.full((m, n), np.nan)
+    new_state = state.copy()
+    for i in numba.prange(m):
+        prev_close = state[i, 0]
+        prev_streak = state[i, 1]
+        cur_period = state[i, 2]
+        cur_close = state[i, 3]
+        cur_streak = state[i, 4]
+        for t in range(n):
+            p = period[t]
+            if p != cur_period:
+                if not np.isnan(cur_close):
+                    prev_close = cur_close
+                    prev_streak = cur_streak
+                cur_period = p
+                cur_close = np.nan
+                cur_streak = np.nan
+            x = a[i, t]
+            if np.isnan(x):
+                continue
+            cur_close = x
+            if np.isnan(prev_close):
+                s = np.nan
+            else:
+                d = x - prev_close
+                if d > 0.0:
+                    s = prev_streak + 1.0 if prev_streak > 0.0 else 1.0
+                elif d < 0.0:
+                    s = prev_streak - 1.0 if prev_streak < 0.0 else -1.0
+                else:
+                    s = 0.0
+            cur_streak = s
+            out[i, t] = s
+        new_state[i, 0] = prev_close
+        new_state[i, 1] = prev_streak
+        new_state[i, 2] = cur_period
+        new_state[i, 3] = cur_close
+        new_state[i, 4] = cur_streak
+    return out, new_state
+
+
+def streak_scan(
+    a: np.ndarray, period: np.ndarray, state: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Signed up/down streak of bar closes, bars given by ``period`` ids, with carried state.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        ``(m, n)`` closes, NaN on days without a trade.
+    period : numpy.ndarray
+        ``(n,)`` float64 period id of each step (equal ids = same bar; ids increase).
+    state : numpy.ndarray, optional
+        ``(m, 5)`` state returned by the previous block (default: nothing seen yet).
+
+    Returns
+    -------
+    out : numpy.ndarray
+        At each traded step, the streak of the bar in progress: the close of the current
+        (partial) bar so far is compared with the last completed bar's close; +k for the k-th
+        consecutive up bar, -k for down, 0 when unchanged, NaN when there is no earlier bar or
+        the step has no trade.
+    state : numpy.ndarray
+        State to pass with the next block.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if state is None:
+        state = streak_init(a.shape[0])
+    return _streak_scan(a, np.ascontiguousarray(period, dtype=np.float64), state)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _ewm_scan(a, alpha, min_count, ignore_na, state):  # pragma: no cover - compiled
+    m, n = a.shape
+    out = np.full((m, n), np.nan)
+    new_state = state.copy()
+    decay = 1.0 - alpha
+    for i in numba.prange(m):
+        wsum = state[i, 0]
+        wtot = state[i, 1]
+        nobs = state[i, 2]
+        for t in range(n):
+            x = a[i, t]
+            if np.isnan(x):
+                if ignore_na:
+                    continue
+                wsum *= decay
+                wtot *= decay
+            else:
+                wsum = wsum * decay + x
+                wtot = wtot * decay + 1.0
+                nobs += 1.0
+            if nobs >= min_count and wtot > 0.0:
+                out[i, t] = wsum / wtot
+        new_state[i, 0] = wsum
+        new_state[i, 1] = wtot
+        new_state[i, 2] = nobs
+    return out, new_state
+
+
+def ewm_mean_scan(
+    a: np.ndarray,
+    alpha: float,
+    min_count: int,
+    ignore_na: bool,
+    state: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exponentially weighted mean (pandas ``ewm(alpha=..., adjust=True)``) with carried state.
+
+    ``ignore_na=False`` decays weights across missing steps (pandas default) and reports the
+    current mean on them; ``ignore_na=True`` skips missing steps entirely and reports NaN on
+    them. ``min_count`` counts valid observations seen so far. ``state`` is ``(m, 3)``.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if state is None:
+        state = np.zeros((a.shape[0], 3))
+    return _ewm_scan(a, float(alpha), float(min_count), bool(ignore_na), state)
