@@ -13,6 +13,8 @@ from __future__ import annotations
 from quantdask.io.store import StoreError, open_market, open_panel
 from quantdask.io.ingest import IngestError, append, ingest
 from quantdask.io.verify import VerifyReport, verify
+from quantdask.io.ingest import IngestError, append, ingest
+from quantdask.io.verify import VerifyReport, verify
 
 # [ops] time-series and cross-section ops
 from quantdask import ops
@@ -84,6 +86,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     # [io]
+    "IngestError",
+    "VerifyReport",
+    "append",
+    "ingest",
+    "verify",
     "IngestError",
     "VerifyReport",
     "append",

@@ -1,5 +1,17 @@
 """Store layer: the zarr layout, opening markets, the synthetic market, ingest and verify."""
 
 from quantdask.io.store import StoreError, as_market, open_market, open_panel
+from quantdask.io.ingest import IngestError, append, ingest
+from quantdask.io.verify import VerifyReport, verify
 
-__all__ = ["StoreError", "as_market", "open_market", "open_panel"]
+__all__ = [
+    "IngestError",
+    "StoreError",
+    "VerifyReport",
+    "append",
+    "as_market",
+    "ingest",
+    "open_market",
+    "open_panel",
+    "verify",
+]
