@@ -1,0 +1,213 @@
+"""Tear sheets: self-contained HTML with each section's images and tables."""
+
+from __future__ import annotations
+
+import base64
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+import quantdask as qd
+from quantdask.testing import raise_if_dask_computes
+
+DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+PERFORMANCE_PLOTS = ("cumulative", "drawdown", "monthly")
+FACTOR_PLOTS = ("ic-series", "ic-histogram", "quantile-bars", "quantile-cumulative")
+
+
+def panel(seed: int = 0, n_dates: int = 260, n_assets: int = 30):
+    """A factor that predicts next-day returns, and matching one- and five-day labels."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2021-01-04", periods=n_dates)
+    assets = [f"{600000 + i}.SH" for i in range(n_assets)]
+    coords = {"date": dates, "asset": assets}
+    f = rng.normal(size=(n_dates, n_assets))
+    r1 = 0.002 * f + rng.normal(0, 0.02, size=f.shape)
+    f[rng.random(f.shape) < 0.1] = np.nan
+    dims = ("date", "asset")
+    factor = xr.DataArray(f, dims=dims, coords=coords, name="signal")
+    r5 = pd.DataFrame(r1).rolling(5).sum().shift(-4).to_numpy()
+    forward = xr.Dataset({"fwd_ret_1": (dims, r1), "fwd_ret_5": (dims, r5)}, coords=coords).chunk(
+        {"date": 50}
+    )
+    returns = pd.Series(rng.normal(4e-4, 0.01, n_dates), index=dates)
+    bench = pd.Series(rng.normal(2e-4, 0.009, n_dates), index=dates)
+    return factor.chunk({"date": 50}), forward, returns, bench
+
+
+def external_refs(text: str) -> list[str]:
+    """Anything in the HTML (outside embedded images) that would load from elsewhere."""
+    bare = DATA_URI.sub('src=""', text)
+    found = re.findall(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/|<link\b|<script\b|@import", bare)
+    found += [s for s in re.findall(r'\b(?:src|href)="([^"]*)"', bare) if s]
+    return found
+
+
+def images(text: str) -> dict[str, bytes]:
+    out = {}
+    for m in re.finditer(r'id="plot-([\w-]+)"[^>]*src="data:image/png;base64,([^"]+)"', text):
+        out[m.group(1)] = base64.b64decode(m.group(2))
+    return out
+
+
+class _TableParser(HTMLParser):
+    """Rows of an HTML table as lists of cell texts (stdlib only; no lxml needed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _num(s: str):
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def table(text: str, name: str) -> pd.DataFrame:
+    m = re.search(rf'<table[^>]*id="table-{name}".*?</table>', text, flags=re.S)
+    assert m, f"table {name} missing"
+    parser = _TableParser()
+    parser.feed(m.group(0))
+    header, *body = [r for r in parser.rows if r]
+    body = [r for r in body if len(r) == len(header)]
+    return pd.DataFrame(
+        [[_num(c) for c in r[1:]] for r in body],
+        index=[r[0] for r in body],
+        columns=header[1:],
+    )
+
+
+def test_factor_only_tear_sheet(tmp_path: Path):
+    factor, forward, _, _ = panel()
+    out = qd.tear_sheet(tmp_path / "f.html", factor=factor, forward=forward, title="Signal")
+    assert isinstance(out, Path) and out.exists()
+    text = out.read_text(encoding="utf-8")
+    assert external_refs(text) == []
+    imgs = images(text)
+    for name in FACTOR_PLOTS:
+        assert imgs[name].startswith(b"\x89PNG\r\n\x1a\n"), name
+    for name in PERFORMANCE_PLOTS:
+        assert name not in imgs
+    assert 'id="performance"' not in text and 'id="factor"' in text
+    assert "<title>Signal</title>" in text
+
+    # the IC summary table holds the scipy mean rank IC per horizon
+    summary = table(text, "ic-summary")
+    f, r1 = factor.values, forward["fwd_ret_1"].values
+    ics = []
+    for t in range(f.shape[0]):
+        ok = np.isfinite(f[t]) & np.isfinite(r1[t])
+        ics.append(stats.spearmanr(f[t][ok], r1[t][ok])[0])
+    assert summary.loc["rank IC fwd_ret_1", "mean"] == pytest.approx(np.mean(ics), abs=1e-4)
+    assert summary.loc["rank IC fwd_ret_1", "count"] == len(ics)
+    assert {"IC fwd_ret_1", "rank IC fwd_ret_5", "IC fwd_ret_5"} <= set(summary.index)
+    # quantile table: mean bps per quantile; the planted signal makes Q5 beat Q1
+    qtable = table(text, "quantile-returns")
+    assert list(qtable.columns[:5]) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
+    assert qtable.loc["fwd_ret_1", "Q5"] > qtable.loc["fwd_ret_1", "Q1"]
+    assert qtable.loc["fwd_ret_1", "top - bottom"] == pytest.approx(
+        qtable.loc["fwd_ret_1", "Q5"] - qtable.loc["fwd_ret_1", "Q1"], abs=0.02
+    )
+    assert "table-factor-stability" in text
+
+
+def test_backtest_only_tear_sheet_with_series(tmp_path: Path):
+    _, _, returns, bench = panel()
+    out = qd.tear_sheet(tmp_path / "sub" / "b.html", backtest=returns, benchmark=bench)
+    text = out.read_text(encoding="utf-8")
+    assert external_refs(text) == []
+    imgs = images(text)
+    for name in PERFORMANCE_PLOTS:
+        assert imgs[name].startswith(b"\x89PNG"), name
+    for name in FACTOR_PLOTS:
+        assert name not in imgs
+    assert 'id="factor"' not in text
+    metrics = table(text, "metrics")["value"]
+    want = qd.metrics(returns, bench)
+    for key in ("annual_return", "sharpe", "max_drawdown", "excess_annual_return"):
+        assert float(metrics[key]) == pytest.approx(want[key], abs=1e-4), key
+    # independent check of the headline number: geometric annual return
+    growth = np.prod(1 + returns.to_numpy())
+    assert float(metrics["annual_return"]) == pytest.approx(
+        growth ** (252 / len(returns)) - 1, abs=1e-4
+    )
+
+
+def test_both_sections_with_backtest_result(tmp_path: Path):
+    factor, forward, returns, bench = panel(seed=3)
+    dates = returns.index
+    result = qd.BacktestResult(
+        returns=returns,
+        benchmark_returns=bench,
+        holdings=xr.DataArray(np.zeros((len(dates), 1)), dims=("date", "asset")),
+        cash=pd.Series(0.0, index=dates),
+        nav=(1 + returns).cumprod(),
+        turnover=pd.Series(0.1, index=dates),
+        costs=pd.Series(0.0, index=dates),
+        trades=pd.DataFrame(columns=["date", "asset", "side", "value", "cost"]),
+    )
+    path = tmp_path / "both.html"
+    path.write_text("old")
+    out = qd.tear_sheet(
+        path, factor=factor, forward=forward["fwd_ret_5"], backtest=result, title="a <b> & c"
+    )
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "a &lt;b&gt; &amp; c" in text
+    assert external_refs(text) == []
+    imgs = images(text)
+    for name in (*PERFORMANCE_PLOTS, *FACTOR_PLOTS):
+        assert name in imgs, name
+    metrics = table(text, "metrics")["value"]
+    assert float(metrics["monthly_win_rate"]) == pytest.approx(
+        result.metrics()["monthly_win_rate"], abs=1e-4
+    )
+    assert "turnover" in metrics.index
+    # atomic write leaves no temporary files behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["both.html"]
+
+
+def test_tear_sheet_computes_once(tmp_path: Path):
+    factor, forward, _, _ = panel(n_dates=120)
+    with raise_if_dask_computes(max_computes=1):
+        qd.tear_sheet(tmp_path / "x.html", factor=factor, forward=forward)
+
+
+def test_tear_sheet_bad_input(tmp_path: Path):
+    factor, forward, returns, bench = panel(n_dates=30)
+    with pytest.raises(ValueError, match="neither"):
+        qd.tear_sheet(tmp_path / "x.html")
+    with pytest.raises(ValueError, match="forward"):
+        qd.tear_sheet(tmp_path / "x.html", factor=factor)
+    with pytest.raises(ValueError, match="benchmark"):
+        qd.tear_sheet(tmp_path / "x.html", factor=factor, forward=forward, benchmark=bench)
+    with pytest.raises(TypeError, match="backtest"):
+        qd.tear_sheet(tmp_path / "x.html", backtest=[0.01, 0.02])
+    with pytest.raises(TypeError, match="factor"):
+        qd.tear_sheet(tmp_path / "x.html", factor=factor.values, forward=forward)
+    assert not (tmp_path / "x.html").exists()
