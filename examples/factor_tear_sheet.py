@@ -1,0 +1,71 @@
+"""Factor tear sheet for a 20-day reversal factor on a small synthetic A-share market.
+
+Builds a synthetic market (or opens an existing store), computes the reversal factor
+``-(close / close 20 days ago - 1)``, its forward returns, IC and quantile statistics, back-tests
+a monthly top-quintile portfolio against the equal-weight market, and writes one
+self-contained HTML tear sheet.
+
+Run::
+
+    python examples/factor_tear_sheet.py                      # ~200 assets, 2016-2019
+    python examples/factor_tear_sheet.py --market my.zarr --out report.html
+
+Takes well under a minute at the default size on a laptop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import quantdask as qd
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--market", type=Path, help="existing market store (default: build one)")
+    parser.add_argument("--assets", type=int, default=200, help="synthetic market size")
+    parser.add_argument("--start", default="2016-01-01")
+    parser.add_argument("--end", default="2019-12-31")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "quantdask_factor_tear_sheet.html",
+        help="HTML file to write",
+    )
+    args = parser.parse_args(argv)
+
+    t0 = time.perf_counter()
+    if args.market is None:
+        from quantdask.io.synthetic import synthetic_market
+
+        store = Path(tempfile.mkdtemp(prefix="quantdask-example-")) / "market.zarr"
+        synthetic_market(store, n_assets=args.assets, start=args.start, end=args.end, seed=7)
+    else:
+        store = args.market
+    market = qd.open_market(store)
+
+    close = market["daily"]["close"]
+    reversal = -(close / close.shift(date=20) - 1.0)  # lazy
+    forward = qd.forward_returns(market, periods=(1, 5, 20))  # lazy labels
+
+    dates = qd.rebalance_dates(market, freq="M")
+    weights = qd.select_weights(reversal, dates=dates, quantile=0.2)
+    result = qd.backtest(market, weights, benchmark="equal")
+
+    out = qd.tear_sheet(
+        args.out,
+        factor=reversal,
+        forward=forward,
+        backtest=result,
+        title="20-day reversal: factor and top-quintile portfolio",
+    )
+    print(qd.ic_summary(qd.ic(reversal, forward["fwd_ret_20"])).round(4).to_string())
+    print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
+if __name__ == "__main__":
+    main()
