@@ -48,7 +48,16 @@ from quantdask.ops import (
 )
 
 # [factors] registry, compute, snapshot
-from quantdask.factors import Factor, compute, factor, list_factors, register_factor, to_zarr
+from quantdask.factors import (
+    Factor,
+    Snapshot,
+    compute,
+    factor,
+    list_factors,
+    register_factor,
+    snapshot,
+    to_zarr,
+)
 
 # [fundamentals/models] point-in-time fundamentals and scoring models
 
@@ -126,6 +135,8 @@ __all__ = [
     "ts_std",
     "ts_streak",
     "ts_sum",
+    "Snapshot",
+    "snapshot",
     "ts_var",
     # [factors]
     "Factor",

@@ -6,6 +6,7 @@ Importing this package registers the section-1 market-state factors
 
 from __future__ import annotations
 
+from quantdask.factors import market_state
 from quantdask.factors.compute import compute, to_zarr
 from quantdask.factors.registry import (
     UNBOUNDED,
@@ -15,14 +16,18 @@ from quantdask.factors.registry import (
     register_factor,
     unregister_factor,
 )
+from quantdask.factors.snapshot import Snapshot, snapshot
 
 __all__ = [
+    "market_state",
     "UNBOUNDED",
     "Factor",
+    "Snapshot",
     "compute",
     "factor",
     "list_factors",
     "register_factor",
+    "snapshot",
     "to_zarr",
     "unregister_factor",
 ]

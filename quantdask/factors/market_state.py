@@ -1,0 +1,601 @@
+"""Section-1 market-state factors (FACTORS.md), per stock and per broad index.
+
+Every factor here is registered with ``level=("asset", "index")``: the same definition runs on
+the ``daily`` node (dims ``(date, asset)``) or on the ``index`` node (dims ``(date, index)``).
+Conventions shared by all of them:
+
+* Prices. Stock prices are backward-adjusted (``close * adj_factor``, likewise high and low),
+  which is look-ahead free (the factor at ``t`` is cumulative up to ``t``) and keeps
+  ratios such as close vs MA continuous across splits and dividends. Index points are used as
+  they are.
+* Returns are ``close / pre_close - 1`` (``pre_close`` is the previous traded close adjusted
+  for corporate actions), so a return uses only its own row.
+* Windows count trading days of the calendar and are strict: a window with a missing value
+  (a suspended day, a day before listing) gives a missing result.
+* Percentiles are :func:`quantdask.ops.ts_percentile` (0..100, ties counted half).
+* No factor looks ahead: the value at ``t`` uses rows dated ``<= t`` only; each factor's
+  lookback (trading days before ``t`` it needs) is registered and stated in its Notes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from quantdask.factors.registry import UNBOUNDED, register_factor
+from quantdask.ops import (
+    daily_returns,
+    ts_kurt,
+    ts_max,
+    ts_mean,
+    ts_min,
+    ts_percentile,
+    ts_skew,
+    ts_std,
+    ts_streak,
+)
+
+BOTH = ("asset", "index")
+#: Code of the CSI All Share index, the whole-market denominator of ``amount_share``.
+ALL_SHARE = "000985.CSI"
+#: Trading days in a year and in five years.
+YEAR = 250
+FIVE_YEARS = 1250
+#: Missing 10-year yields are carried forward at most this many trading days.
+YIELD_FFILL_LIMIT = 5
+#: Minimum valid observations of an ``"all"`` (expanding) percentile.
+ALL_MIN_PERIODS = YEAR
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+
+def _node(market: xr.DataTree, level: str) -> xr.Dataset:
+    name = "daily" if level == "asset" else "index"
+    if name not in market.children:
+        raise ValueError(f"level={level!r} needs the market's {name!r} node")
+    return market[name].to_dataset()
+
+
+def _field(market: xr.DataTree, level: str, field: str) -> xr.DataArray:
+    ds = _node(market, level)
+    if field not in ds:
+        node = "daily" if level == "asset" else "index"
+        raise ValueError(f"the {node!r} node has no field {field!r}")
+    return ds[field]
+
+
+def _price(market: xr.DataTree, level: str, field: str) -> xr.DataArray:
+    """Backward-adjusted stock price, or index points."""
+    px = _field(market, level, field)
+    if level == "asset":
+        px = px * _field(market, level, "adj_factor")
+    return px
+
+
+def _returns(market: xr.DataTree, level: str) -> xr.DataArray:
+    ds = _node(market, level)
+    if level == "asset":
+        return daily_returns(ds)
+    return ds["close"] / ds["pre_close"] - 1.0
+
+
+def _window(window: object, name: str, *, allow_all: bool = False) -> int | None:
+    if allow_all and window == "all":
+        return None
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+        extra = " or 'all'" if allow_all else ""
+        raise ValueError(f"{name}: window must be a positive int{extra}, got {window!r}")
+    return int(window)
+
+
+def _pct_lookback(window: object, name: str) -> int:
+    w = _window(window, name, allow_all=True)
+    return UNBOUNDED if w is None else w - 1
+
+
+def _percentile(x: xr.DataArray, window: object, name: str) -> xr.DataArray:
+    w = _window(window, name, allow_all=True)
+    if w is None:
+        # expanding: a window as long as the (sliced) history covers every earlier date
+        n = x.sizes["date"]
+        if n < ALL_MIN_PERIODS:
+            return ts_percentile(x, window=max(n, 1)).where(False)
+        return ts_percentile(x, window=n, min_periods=ALL_MIN_PERIODS)
+    return ts_percentile(x, window=w)
+
+
+def _membership(market: xr.DataTree) -> xr.DataArray:
+    if "index" not in market.children or "weight" not in market["index"].to_dataset():
+        raise ValueError("index-level aggregation needs the 'index/weight' membership field")
+    return market["index"]["weight"] > 0
+
+
+def _cgb_10y(market: xr.DataTree) -> xr.DataArray:
+    if "macro" not in market.children or "cgb_10y" not in market["macro"].to_dataset():
+        raise ValueError("risk premium needs the 'macro/cgb_10y' field")
+    y = market["macro"]["cgb_10y"]
+    return y.ffill("date", limit=YIELD_FFILL_LIMIT)
+
+
+# --------------------------------------------------------------------------------------
+# price position
+# --------------------------------------------------------------------------------------
+
+
+@register_factor(
+    "close_vs_ma", lookback=lambda window: _window(window, "close_vs_ma") - 1, level=BOTH
+)
+def close_vs_ma(market: xr.DataTree, *, window: int = 20, level: str = "asset") -> xr.DataArray:
+    """Close vs its moving average, ``(C - MA_n) / MA_n * 100`` (in %).
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 20
+        MA length ``n`` in trading days (the snapshot shows 5, 10, 20, 60, 120, 250).
+
+    Notes
+    -----
+    Lookback ``window - 1``; strict window. Stocks use backward-adjusted close. No
+    look-ahead: uses closes up to ``t``.
+    """
+    c = _price(market, level, "close")
+    ma = ts_mean(c, window=window)
+    return (c - ma) / ma * 100.0
+
+
+@register_factor(
+    "close_vs_high", lookback=lambda window: _window(window, "close_vs_high") - 1, level=BOTH
+)
+def close_vs_high(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
+    """Close vs the highest high of the window, ``(C - max(H, n)) / max(H, n) * 100`` (in %).
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 250
+        Window ``n`` in trading days (``t`` included).
+
+    Notes
+    -----
+    Lookback ``window - 1``; strict window. At most 0 by construction. Stocks use
+    backward-adjusted close and high. No look-ahead.
+    """
+    c = _price(market, level, "close")
+    hh = ts_max(_price(market, level, "high"), window=window)
+    return (c - hh) / hh * 100.0
+
+
+@register_factor(
+    "close_vs_low", lookback=lambda window: _window(window, "close_vs_low") - 1, level=BOTH
+)
+def close_vs_low(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
+    """Close vs the lowest low of the window, ``(C - min(L, n)) / min(L, n) * 100`` (in %).
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 250
+        Window ``n`` in trading days (``t`` included).
+
+    Notes
+    -----
+    Lookback ``window - 1``; strict window. At least 0 by construction. Stocks use
+    backward-adjusted close and low. No look-ahead.
+    """
+    c = _price(market, level, "close")
+    ll = ts_min(_price(market, level, "low"), window=window)
+    return (c - ll) / ll * 100.0
+
+
+_FREQS = ("D", "W", "M", "Q", "Y")
+
+
+def _streak_lookback(freq: str) -> int:
+    if freq not in _FREQS:
+        raise ValueError(f"streak: freq must be one of {_FREQS}, got {freq!r}")
+    return UNBOUNDED
+
+
+@register_factor("streak", lookback=_streak_lookback, level=BOTH)
+def streak(market: xr.DataTree, *, freq: str = "D", level: str = "asset") -> xr.DataArray:
+    """Signed up/down streak of daily, weekly, monthly, quarterly or yearly bars.
+
+    ``+k`` when the bar in progress closes above the previous bar for the ``k``-th
+    consecutive bar, ``-k`` for down bars, ``0`` when unchanged (a zero change breaks the
+    streak).
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    freq : {"D", "W", "M", "Q", "Y"}, default "D"
+        Bar frequency; bars are resampled from daily closes on the trading calendar.
+
+    Notes
+    -----
+    Lookback: all history (a streak has no bounded length; ``compute`` loads every date
+    before ``start``). The weekly..yearly bar in progress at ``t`` is its close up to ``t``
+    (period to date), so nothing after ``t`` is used. Stocks use backward-adjusted close;
+    suspended days are skipped.
+    """
+    _streak_lookback(freq)
+    return ts_streak(_price(market, level, "close"), freq=freq)
+
+
+# --------------------------------------------------------------------------------------
+# return moments
+# --------------------------------------------------------------------------------------
+
+
+def _moment_lookback(name: str):
+    return lambda window: _window(window, name) - 1
+
+
+def _moment_vs_lookback(name: str):
+    return lambda window: _window(window, name) - 1 + FIVE_YEARS - 1
+
+
+@register_factor("ret_skew", lookback=_moment_lookback("ret_skew"), level=BOTH)
+def ret_skew(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
+    """Skewness of daily returns over the window.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 250
+        Window in trading days (one year by default).
+
+    Notes
+    -----
+    Returns ``close / pre_close - 1`` (a return uses only its own row). Lookback
+    ``window - 1``; strict window (suspended days make it missing). No look-ahead.
+    """
+    _window(window, "ret_skew")
+    return ts_skew(_returns(market, level), window=window)
+
+
+@register_factor("ret_kurt", lookback=_moment_lookback("ret_kurt"), level=BOTH)
+def ret_kurt(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
+    """Excess kurtosis (kurtosis minus 3) of daily returns over the window.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 250
+        Window in trading days.
+
+    Notes
+    -----
+    Lookback ``window - 1``; strict window. No look-ahead.
+    """
+    _window(window, "ret_kurt")
+    return ts_kurt(_returns(market, level), window=window)
+
+
+@register_factor("ret_skew_vs_5y", lookback=_moment_vs_lookback("ret_skew_vs_5y"), level=BOTH)
+def ret_skew_vs_5y(
+    market: xr.DataTree, *, window: int = YEAR, level: str = "asset"
+) -> xr.DataArray:
+    """Return skewness minus its own 5-year (1250-day) mean.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 250
+        Window of the skewness in trading days.
+
+    Notes
+    -----
+    Lookback ``window - 1 + 1249``: the 1250-day mean (strict) of the rolling skewness.
+    No look-ahead.
+    """
+    s = ret_skew(market, window=window, level=level)
+    return s - ts_mean(s, window=FIVE_YEARS)
+
+
+@register_factor("ret_kurt_vs_5y", lookback=_moment_vs_lookback("ret_kurt_vs_5y"), level=BOTH)
+def ret_kurt_vs_5y(
+    market: xr.DataTree, *, window: int = YEAR, level: str = "asset"
+) -> xr.DataArray:
+    """Return excess kurtosis minus its own 5-year (1250-day) mean.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 250
+        Window of the kurtosis in trading days.
+
+    Notes
+    -----
+    Lookback ``window - 1 + 1249``. No look-ahead.
+    """
+    k = ret_kurt(market, window=window, level=level)
+    return k - ts_mean(k, window=FIVE_YEARS)
+
+
+# --------------------------------------------------------------------------------------
+# activity
+# --------------------------------------------------------------------------------------
+
+
+@register_factor("turnover", level=BOTH)
+def turnover(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+    """Turnover rate, in % of float shares.
+
+    Stocks: ``daily/turnover_rate``. Indices: float-share weighted over the constituents of
+    the day, ``sum(float_share_i * turnover_i) / sum(float_share_i)``, membership from
+    ``index/weight > 0``.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+
+    Notes
+    -----
+    Lookback 0. Constituents without a turnover or float share on the day (suspended) are
+    left out of both sums; missing when no constituent traded. No look-ahead.
+    """
+    daily = _node(market, "asset")
+    if level == "asset":
+        return daily["turnover_rate"]
+    member = _membership(market)
+    fs, tr = daily["float_share"], daily["turnover_rate"]
+    ok = member & fs.notnull() & tr.notnull()
+    num = (fs * tr).where(ok, 0.0).sum("asset")
+    den = fs.where(ok, 0.0).sum("asset")
+    return (num / den.where(den > 0)).transpose("date", "index")
+
+
+def _all_share_amount(market: xr.DataTree) -> xr.DataArray:
+    amount = _field(market, "index", "amount")
+    if ALL_SHARE not in amount["index"].values:
+        raise ValueError(f"amount_share needs the CSI All Share index {ALL_SHARE} in 'index'")
+    return amount.sel(index=ALL_SHARE, drop=True)
+
+
+@register_factor("amount_share", level=BOTH)
+def amount_share(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+    """Traded amount as a share of the whole market's (CSI All Share 000985.CSI), in %.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+
+    Notes
+    -----
+    Lookback 0. ``amount / amount(000985.CSI) * 100`` on the same date. No look-ahead.
+    """
+    total = _all_share_amount(market)
+    amount = _field(market, level, "amount")
+    return amount / total.where(total > 0) * 100.0
+
+
+# --------------------------------------------------------------------------------------
+# valuation
+# --------------------------------------------------------------------------------------
+
+
+@register_factor("pe_ttm", level=BOTH)
+def pe_ttm(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+    """Price / trailing-12-month earnings (``pe_ttm`` of the store).
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+
+    Notes
+    -----
+    Lookback 0. Indices: constituents' total market cap / total TTM net profit. Missing
+    when trailing earnings are not positive (vendor convention). No look-ahead.
+    """
+    return _field(market, level, "pe_ttm")
+
+
+@register_factor(
+    "pe_ttm_pct", lookback=lambda window: _pct_lookback(window, "pe_ttm_pct"), level=BOTH
+)
+def pe_ttm_pct(
+    market: xr.DataTree, *, window: int | str = YEAR, level: str = "asset"
+) -> xr.DataArray:
+    """Percentile (0..100) of today's PE-TTM within the window.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int or "all", default 250
+        Window in trading days (250 = 1 year, 1250 = 5 years) or ``"all"``: all history up
+        to ``t`` (expanding; needs at least 250 valid values).
+
+    Notes
+    -----
+    Lookback ``window - 1`` (all history for ``"all"``); strict for int windows. No
+    look-ahead.
+    """
+    return _percentile(_field(market, level, "pe_ttm"), window, "pe_ttm_pct")
+
+
+@register_factor("dv_ttm", level=BOTH)
+def dv_ttm(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+    """Trailing-12-month cash dividend yield, in % (``dv_ttm`` of the store).
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+
+    Notes
+    -----
+    Lookback 0. Indices: constituents' TTM cash dividends / total market value. No
+    look-ahead.
+    """
+    return _field(market, level, "dv_ttm")
+
+
+@register_factor(
+    "dv_ttm_pct", lookback=lambda window: _pct_lookback(window, "dv_ttm_pct"), level=BOTH
+)
+def dv_ttm_pct(
+    market: xr.DataTree, *, window: int | str = YEAR, level: str = "asset"
+) -> xr.DataArray:
+    """Percentile (0..100) of today's dividend yield within the window.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int or "all", default 250
+        Window in trading days, or ``"all"`` (expanding, at least 250 valid values).
+
+    Notes
+    -----
+    Lookback ``window - 1`` (all history for ``"all"``). No look-ahead.
+    """
+    return _percentile(_field(market, level, "dv_ttm"), window, "dv_ttm_pct")
+
+
+@register_factor("below_book_ratio", level=BOTH)
+def below_book_ratio(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+    """Share of constituents trading below book value (``0 < P/B < 1``), in %.
+
+    Stocks: 100 when ``0 < pb < 1``, 0 when ``pb`` is known otherwise, missing when ``pb``
+    is missing. Indices: the share of the day's constituents (``index/weight > 0``) with a
+    known ``pb`` that have ``0 < pb < 1``.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+
+    Notes
+    -----
+    Lookback 0. A negative P/B (negative book equity) is not "below book". No look-ahead.
+    """
+    pb = _field(market, "asset", "pb")
+    below = ((pb > 0) & (pb < 1)).astype(np.float64)
+    if level == "asset":
+        return (below * 100.0).where(pb.notnull())
+    member = _membership(market)
+    ok = member & pb.notnull()
+    n = ok.sum("asset")
+    k = (below.where(ok, 0.0)).sum("asset")
+    return (k / n.where(n > 0) * 100.0).transpose("date", "index")
+
+
+# --------------------------------------------------------------------------------------
+# equity-bond yield gap
+# --------------------------------------------------------------------------------------
+
+
+@register_factor("risk_premium", lookback=YIELD_FFILL_LIMIT, level=BOTH)
+def risk_premium(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+    """Equity-bond yield gap ``100 / PE_TTM - cgb_10y``, in %.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree (needs ``macro/cgb_10y``, the 10-year government bond spot yield in %).
+
+    Notes
+    -----
+    Lookback 5: a missing yield is carried forward up to 5 trading days. Missing where PE-TTM
+    is missing (non-positive earnings). No look-ahead.
+    """
+    pe = _field(market, level, "pe_ttm")
+    y10 = _cgb_10y(market)
+    return 100.0 / pe - y10
+
+
+def _rp_pct_lookback(window: object) -> int:
+    return YIELD_FFILL_LIMIT + _window(window, "risk_premium_pct") - 1
+
+
+@register_factor("risk_premium_pct", lookback=_rp_pct_lookback, level=BOTH)
+def risk_premium_pct(
+    market: xr.DataTree, *, window: int = FIVE_YEARS, level: str = "asset"
+) -> xr.DataArray:
+    """Percentile (0..100) of today's risk premium within the window.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 1250
+        Window in trading days (250 = 1 year, 1250 = 5 years).
+
+    Notes
+    -----
+    Lookback ``5 + window - 1``; strict window. No look-ahead.
+    """
+    return _percentile(risk_premium(market, level=level), window, "risk_premium_pct")
+
+
+def _band_lookback(k: float) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | float | np.number):
+        raise ValueError(f"risk_premium_band: k must be a number, got {k!r}")
+    return YIELD_FFILL_LIMIT + YEAR - 1
+
+
+@register_factor("risk_premium_band", lookback=_band_lookback, level=BOTH)
+def risk_premium_band(market: xr.DataTree, *, k: float = 1, level: str = "asset") -> xr.DataArray:
+    """Band of the last year's risk premium: ``mean + k * std`` over 250 days, in %.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    k : float, default 1
+        Number of standard deviations (the snapshot shows -2, -1, 0, 1, 2).
+
+    Notes
+    -----
+    Lookback ``5 + 249``; strict 250-day window, sample std (ddof=1). No look-ahead.
+    """
+    rp = risk_premium(market, level=level)
+    mean = ts_mean(rp, window=YEAR)
+    if k == 0:
+        return mean
+    return mean + k * ts_std(rp, window=YEAR)
+
+
+@register_factor(
+    "equity_bond_signal",
+    lookback=lambda window: YIELD_FFILL_LIMIT + _window(window, "equity_bond_signal") - 1,
+    level=BOTH,
+)
+def equity_bond_signal(
+    market: xr.DataTree, *, window: int = FIVE_YEARS, level: str = "asset"
+) -> xr.DataArray:
+    """Equity-bond signal: +1 opportunity, -1 danger, 0 neutral.
+
+    +1 when today's risk premium is above the 80th percentile of the window (percentile
+    rank > 80), -1 when below the 20th (< 20), 0 otherwise; missing when the percentile is.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        Market tree.
+    window : int, default 1250
+        Window in trading days (5 years).
+
+    Notes
+    -----
+    Lookback ``5 + window - 1``. No look-ahead.
+    """
+    pct = risk_premium_pct(market, window=window, level=level)
+    sig = xr.where(pct > 80.0, 1.0, xr.where(pct < 20.0, -1.0, 0.0))
+    return sig.where(pct.notnull())
