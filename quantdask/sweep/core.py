@@ -48,8 +48,12 @@ def _check_name(name: Any) -> str:
 
 
 def _coord_array(name: str, values: Sequence[Any]) -> np.ndarray:
+    kinds = {
+        "bool" if isinstance(v, bool | np.bool_) else "str" if isinstance(v, str) else "number"
+        for v in values
+    }
     arr = np.asarray(values)
-    if arr.dtype.kind not in "biufU":
+    if len(kinds) > 1 or arr.dtype.kind not in "biufU":
         raise TypeError(
             f"parameter {name!r} mixes value types {sorted({type(v).__name__ for v in values})}; "
             "use one type per parameter"

@@ -78,8 +78,7 @@ def plot_sweep(
     values = np.ma.masked_invalid(np.asarray(da.values, dtype=float))
     if ax is None:
         _, ax = plt.subplots(figsize=(1.0 + 0.6 * da.sizes[x], 1.0 + 0.45 * da.sizes[y]))
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("lightgrey")
+    cm = plt.get_cmap(cmap).with_extremes(bad="lightgrey")
     mesh = ax.imshow(values, cmap=cm, aspect="auto", origin="lower")
     ax.set_xticks(range(da.sizes[x]), [str(v) for v in da[x].values])
     ax.set_yticks(range(da.sizes[y]), [str(v) for v in da[y].values])
