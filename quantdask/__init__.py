@@ -11,6 +11,8 @@ from __future__ import annotations
 
 # [io] market store: layout, open, synthetic market, ingest
 from quantdask.io.store import StoreError, open_market, open_panel
+from quantdask.io.calendar import trading_calendar
+from quantdask.io.synthetic import synthetic_market
 from quantdask.io.ingest import IngestError, append, ingest
 from quantdask.io.verify import VerifyReport, verify
 from quantdask.io.ingest import IngestError, append, ingest
@@ -95,6 +97,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     # [io]
+    "synthetic_market",
+    "trading_calendar",
     "IngestError",
     "VerifyReport",
     "append",

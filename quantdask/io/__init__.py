@@ -1,7 +1,9 @@
 """Store layer: the zarr layout, opening markets, the synthetic market, ingest and verify."""
 
-from quantdask.io.store import StoreError, as_market, open_market, open_panel
+from quantdask.io.calendar import trading_calendar
 from quantdask.io.ingest import IngestError, append, ingest
+from quantdask.io.store import StoreError, as_market, open_market, open_panel
+from quantdask.io.synthetic import synthetic_market
 from quantdask.io.verify import VerifyReport, verify
 
 __all__ = [
@@ -13,5 +15,7 @@ __all__ = [
     "ingest",
     "open_market",
     "open_panel",
+    "synthetic_market",
+    "trading_calendar",
     "verify",
 ]
