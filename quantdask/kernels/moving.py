@@ -58,6 +58,17 @@ def _bn(fn, a: np.ndarray, window: int, min_count: int, **kw) -> np.ndarray:
     return out[..., window - n :]
 
 
+def _nb(fn, a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Call a two-input numbagg move_* along the last axis; NaN-pad short blocks."""
+    n = a.shape[-1]
+    if window <= n:
+        return fn(a, b, window=window, min_count=min_count, axis=-1)
+    pad = np.full(a.shape[:-1] + (window - n,), np.nan)
+    a2 = np.concatenate([pad, a], axis=-1)
+    b2 = np.concatenate([pad, b], axis=-1)
+    return fn(a2, b2, window=window, min_count=min_count, axis=-1)[..., window - n :]
+
+
 def move_mean(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Moving mean (bottleneck)."""
     return _bn(bn.move_mean, a, window, min_count)
@@ -120,7 +131,7 @@ def move_corr(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.n
     if window < 2:
         return np.full_like(a, np.nan, dtype=np.float64)
     a, b = _pairwise_nan(a, b)
-    return numbagg.move_corr(a, b, window=window, min_count=max(min_count, 2), axis=-1)
+    return _nb(numbagg.move_corr, a, b, window, max(min_count, 2))
 
 
 def move_cov(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
@@ -128,7 +139,7 @@ def move_cov(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.nd
     if window < 2:
         return np.full_like(a, np.nan, dtype=np.float64)
     a, b = _pairwise_nan(a, b)
-    return numbagg.move_cov(a, b, window=window, min_count=max(min_count, 2), axis=-1)
+    return _nb(numbagg.move_cov, a, b, window, max(min_count, 2))
 
 
 def _pairwise_nan(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
