@@ -179,3 +179,24 @@ def test_reversal_factor_has_positive_rank_ic_on_synthetic_market(market):
     assert summary.loc["rank_ic", "count"] > 1000
     assert summary.loc["rank_ic", "mean"] > 0.0
     assert summary.loc["rank_ic", "t_stat"] > 2.0
+
+
+@pytest.mark.distributed
+def test_ic_and_quantiles_on_a_local_cluster():
+    from distributed import Client, LocalCluster
+
+    fx, fy = random_pair(seed=21, n_dates=60)
+    fx, fy = fx.chunk({"date": 13}), fy.chunk({"date": 13})
+    want_ic = scipy_ic(fx.values, fy.values, "spearman")
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        rank_ic, qret = client.compute(
+            [qd.ic(fx, fy), qd.quantile_returns(fx, fy, quantiles=3)], sync=True
+        )
+    np.testing.assert_allclose(rank_ic.values, want_ic, rtol=1e-10, atol=1e-12)
+    local = qd.quantile_returns(fx, fy, quantiles=3).compute(scheduler="sync")
+    np.testing.assert_allclose(qret.values, local.values, rtol=1e-12)

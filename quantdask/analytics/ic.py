@@ -36,13 +36,11 @@ def _row_corr(x: np.ndarray, y: np.ndarray, *, rank: bool, min_count: int = 3) -
         y = bn.nanrankdata(y, axis=-1)
     n = both.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        xm = bn.nanmean(x, axis=-1)[..., None]
-        ym = bn.nanmean(y, axis=-1)[..., None]
-        dx = np.where(both, x - xm, 0.0)
-        dy = np.where(both, y - ym, 0.0)
-        sxy = (dx * dy).sum(axis=-1)
-        sxx = (dx * dx).sum(axis=-1)
-        syy = (dy * dy).sum(axis=-1)
+        dx = x - (bn.nansum(x, axis=-1) / n)[..., None]  # NaN outside the valid pairs
+        dy = y - (bn.nansum(y, axis=-1) / n)[..., None]
+        sxy = bn.nansum(dx * dy, axis=-1)
+        sxx = bn.nansum(dx * dx, axis=-1)
+        syy = bn.nansum(dy * dy, axis=-1)
         r = sxy / np.sqrt(sxx * syy)
     r = np.where((n >= min_count) & (sxx > 0) & (syy > 0), r, np.nan)
     return np.clip(r, -1.0, 1.0)
