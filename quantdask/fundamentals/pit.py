@@ -20,9 +20,13 @@ Conventions
   restatement of an *older* period never replaces a newer period in the latest view, but does
   replace the older period's value in every computation that reads it (TTM, YoY, QoQ) from
   its availability date on.
-* **Missing values.** A record whose value is ``NaN`` for an item is treated as "not reported"
-  for that item (quarterly reports often omit head counts or customer concentration): the item
-  keeps the last reported value, and its latest period is the latest period that reported it.
+* **Missing values and the anchor.** A record whose value is ``NaN`` for an item did not
+  report that item (quarterly reports often omit head counts or customer concentration).
+  With ``anchor="item"`` (the default of :func:`align`) such records are ignored: the item
+  keeps its last reported value and its latest period is the latest period that reported it.
+  With ``anchor="report"`` the latest period is that of the asset's latest report of any kind
+  and the item is missing when that report omits it; the TTM/QoQ/YoY helpers and the
+  fundamental factors use it so that all items and lags they combine refer to one period.
   Values persist until a newer report arrives (there is no staleness cut-off).
 
 Implementation
@@ -54,6 +58,8 @@ from quantdask.io.store import MarketLike, as_market
 
 AsOf = Literal["next_trading_day", "same_day"]
 AS_OF_CHOICES: tuple[str, ...] = ("next_trading_day", "same_day")
+Anchor = Literal["item", "report"]
+ANCHORS: tuple[str, ...] = ("item", "report")
 
 #: View modes of the kernel.
 MODE_VALUE = 0  # the item's value for the period
@@ -103,8 +109,9 @@ def _pit_kernel(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scatter sorted records into ``(view, date, asset)`` panels with forward fill.
 
-    Records must be sorted by ``(asset_pos, row, ann_date, update_flag)`` and have finite
-    ``value``; ``row`` is the first calendar row where the record is usable (``< n_dates``).
+    Records must be sorted by ``(asset_pos, row, ann_date, update_flag)``; ``row`` is the
+    first calendar row where the record is usable (``< n_dates``). A record with a non-finite
+    value advances the latest period but leaves the period's value as it was.
     Returns the views and the latest known period per ``(date, asset)`` (``-1`` = none).
     """
     n_views = modes.shape[0]
@@ -122,7 +129,8 @@ def _pit_kernel(
             r = row[i]
             while i < n and asset_pos[i] == a and row[i] == r:
                 p = period[i]
-                state[p] = value[i]
+                if np.isfinite(value[i]):
+                    state[p] = value[i]
                 if p > maxp:
                     maxp = p
                 i += 1
@@ -147,6 +155,7 @@ def pit_views(
     n_dates: int,
     n_assets: int,
     views: Sequence[tuple[int, int]],
+    anchor: Anchor = "item",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Point-in-time views of one item on plain arrays (the kernel behind :func:`align`).
 
@@ -154,13 +163,19 @@ def pit_views(
     ----------
     asset_pos, row, period, value : numpy.ndarray
         Per record: asset column (0..n_assets-1), first usable calendar row, fiscal period
-        number (``year * 4 + quarter - 1``, any origin) and value. Any order; records with a
-        non-finite value or ``row >= n_dates`` are ignored.
+        number (``year * 4 + quarter - 1``, any origin) and value. Any order; records with
+        ``row >= n_dates`` are ignored.
     n_dates, n_assets : int
         Output shape.
     views : sequence of (mode, lag)
         ``mode`` 0 value, 1 TTM, 2 single quarter; ``lag`` counts periods back from the
         latest known period (0 = latest, 1 = previous quarter, 4 = same quarter a year ago).
+    anchor : {"item", "report"}, default "item"
+        What "latest period" means. ``"item"``: the latest period that *reported this item*
+        (a record with a missing value is ignored), e.g. the latest known head count even when
+        quarterly reports omit it. ``"report"``: the latest period of *any* report of the
+        asset; the item is missing when that report omits it. Use ``"report"`` whenever views
+        of several items or lags are combined, so that they all refer to the same period.
 
     Returns
     -------
@@ -174,7 +189,12 @@ def pit_views(
     row = np.asarray(row, dtype=np.int64)
     period = np.asarray(period, dtype=np.int64)
     value = np.asarray(value, dtype=np.float64)
-    keep = np.isfinite(value) & (row < n_dates) & (asset_pos >= 0) & (asset_pos < n_assets)
+    if anchor not in ANCHORS:
+        raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
+    value = np.where(np.isfinite(value), value, np.nan)
+    keep = (row < n_dates) & (asset_pos >= 0) & (asset_pos < n_assets)
+    if anchor == "item":
+        keep &= np.isfinite(value)
     asset_pos, row, period, value = asset_pos[keep], row[keep], period[keep], value[keep]
     if period.size:
         p0 = int(period.min())
@@ -247,6 +267,7 @@ def _block(
     hi: int,
     n_dates: int,
     views: tuple[tuple[int, int], ...],
+    anchor: str,
 ) -> np.ndarray:
     """Kernel on the records of assets ``lo..hi-1``; returns ``(n_views + 1, date, asset)``.
 
@@ -263,6 +284,7 @@ def _block(
         n_dates=n_dates,
         n_assets=hi - lo,
         views=views,
+        anchor=anchor,  # type: ignore[arg-type]
     )
     lat = np.where(latest >= 0, latest, np.nan)[None]
     return np.concatenate([out, lat], axis=0)
@@ -290,6 +312,7 @@ def views_panel(
     *,
     views: Sequence[tuple[int, int]],
     as_of: AsOf = "next_trading_day",
+    anchor: Anchor = "item",
 ) -> tuple[list[xr.DataArray], xr.DataArray]:
     """Lazy point-in-time views of one statement item on the daily panel's grid.
 
@@ -303,6 +326,8 @@ def views_panel(
         See :func:`pit_views`.
     as_of : {"next_trading_day", "same_day"}
         Availability convention (module docstring).
+    anchor : {"item", "report"}, default "item"
+        Meaning of "latest period", see :func:`pit_views`.
 
     Returns
     -------
@@ -319,6 +344,8 @@ def views_panel(
     """
     market = as_market(market)
     side = _check_as_of(as_of)
+    if anchor not in ANCHORS:
+        raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
     fund = _fundamentals_node(market)
     _check_items([item], [v for v in fund.data_vars if v not in schema.FUNDAMENTAL_KEYS])
     views = tuple((int(m), int(k)) for m, k in views)
@@ -350,7 +377,7 @@ def views_panel(
     lo = 0
     for width in asset_chunks:
         hi = lo + width
-        blk = dask.delayed(_block, pure=True)(prepared, values, lo, hi, n_dates, views)
+        blk = dask.delayed(_block, pure=True)(prepared, values, lo, hi, n_dates, views, anchor)
         blocks.append(
             da.from_delayed(blk, shape=(len(views) + 1, n_dates, width), dtype=np.float64)
         )
@@ -395,6 +422,7 @@ def align(
     items: str | Sequence[str],
     *,
     as_of: AsOf = "next_trading_day",
+    anchor: Anchor = "item",
 ) -> xr.DataArray | xr.Dataset:
     """Latest known value of statement items on every ``(date, asset)`` of the daily panel.
 
@@ -410,6 +438,9 @@ def align(
         ``"next_trading_day"``: a record is usable from the first trading day strictly after
         its ``ann_date``. ``"same_day"``: usable on ``ann_date`` itself when it is a trading
         day (after-close convention; signals formed after the close, traded the next day).
+    anchor : {"item", "report"}, default "item"
+        ``"item"``: the latest *reported* value of each item; ``"report"``: the item's value
+        in the asset's latest report (missing when that report omits it).
 
     Returns
     -------
@@ -432,7 +463,9 @@ def align(
     >>> equity = qd.align(market, "total_hldr_eqy")  # doctest: +SKIP
     """
     if isinstance(items, str):
-        (panel,), _ = views_panel(market, items, views=[(MODE_VALUE, 0)], as_of=as_of)
+        (panel,), _ = views_panel(
+            market, items, views=[(MODE_VALUE, 0)], as_of=as_of, anchor=anchor
+        )
         return panel
     if not isinstance(items, Sequence) or not items:
         raise TypeError(
@@ -440,9 +473,9 @@ def align(
         )
     out = {}
     for name in items:
-        (panel,), _ = views_panel(market, name, views=[(MODE_VALUE, 0)], as_of=as_of)
+        (panel,), _ = views_panel(market, name, views=[(MODE_VALUE, 0)], as_of=as_of, anchor=anchor)
         out[name] = panel
     return xr.Dataset(out)
 
 
-__all__ = ["AS_OF_CHOICES", "align", "pit_views", "views_panel"]
+__all__ = ["ANCHORS", "AS_OF_CHOICES", "align", "pit_views", "views_panel"]

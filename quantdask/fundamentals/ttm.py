@@ -16,6 +16,7 @@ from quantdask.fundamentals.pit import (
     MODE_QUARTER,
     MODE_TTM,
     MODE_VALUE,
+    Anchor,
     AsOf,
     views_panel,
 )
@@ -43,6 +44,7 @@ def ttm(
     *,
     lag: int = 0,
     as_of: AsOf = "next_trading_day",
+    anchor: Anchor = "report",
 ) -> xr.DataArray:
     """Trailing-twelve-month value of a cumulative flow item, point in time.
 
@@ -56,6 +58,9 @@ def ttm(
         Periods back from the latest known report (0 = latest, 4 = a year earlier).
     as_of : {"next_trading_day", "same_day"}
         Availability convention, see :func:`quantdask.fundamentals.align`.
+    anchor : {"report", "item"}, default "report"
+        Latest period = the asset's latest report (``"report"``) or the latest report that
+        includes this item (``"item"``); see :func:`quantdask.fundamentals.pit_views`.
 
     Returns
     -------
@@ -69,7 +74,9 @@ def ttm(
     NaN when any term is unknown. Lookback: none on the daily panel (earlier records are read
     whole). No look-ahead.
     """
-    (out,), _ = views_panel(market, item, views=[(_mode(item, "ttm"), _lag(lag))], as_of=as_of)
+    (out,), _ = views_panel(
+        market, item, views=[(_mode(item, "ttm"), _lag(lag))], as_of=as_of, anchor=anchor
+    )
     return out
 
 
@@ -80,6 +87,7 @@ def latest(
     kind: Kind = "value",
     lag: int = 0,
     as_of: AsOf = "next_trading_day",
+    anchor: Anchor = "report",
 ) -> xr.DataArray:
     """Value, TTM or single-quarter figure of the report ``lag`` periods before the latest.
 
@@ -96,6 +104,8 @@ def latest(
         Periods back from the latest known report.
     as_of : {"next_trading_day", "same_day"}
         Availability convention.
+    anchor : {"report", "item"}, default "report"
+        Meaning of "latest period", see :func:`ttm`.
 
     Returns
     -------
@@ -106,7 +116,9 @@ def latest(
     -----
     Lookback: none on the daily panel. No look-ahead.
     """
-    (out,), _ = views_panel(market, item, views=[(_mode(item, kind), _lag(lag))], as_of=as_of)
+    (out,), _ = views_panel(
+        market, item, views=[(_mode(item, kind), _lag(lag))], as_of=as_of, anchor=anchor
+    )
     return out
 
 
@@ -124,6 +136,7 @@ def change(
     periods: int = 1,
     relative: bool = False,
     as_of: AsOf = "next_trading_day",
+    anchor: Anchor = "report",
 ) -> xr.DataArray:
     """Change between the latest known report and the one ``periods`` quarters before it.
 
@@ -143,6 +156,8 @@ def change(
         ``(x(P) - x(P - periods)) / |x(P - periods)|`` (NaN when the base is 0).
     as_of : {"next_trading_day", "same_day"}
         Availability convention.
+    anchor : {"report", "item"}, default "report"
+        Meaning of "latest period", see :func:`ttm`.
 
     Returns
     -------
@@ -158,7 +173,9 @@ def change(
     if periods == 0:
         raise ValueError("periods must be >= 1")
     mode = _mode(item, kind)
-    (now, before), _ = views_panel(market, item, views=[(mode, 0), (mode, periods)], as_of=as_of)
+    (now, before), _ = views_panel(
+        market, item, views=[(mode, 0), (mode, periods)], as_of=as_of, anchor=anchor
+    )
     return _diff(now, before, relative=relative)
 
 
@@ -168,6 +185,7 @@ def yoy(
     *,
     kind: Kind = "value",
     as_of: AsOf = "next_trading_day",
+    anchor: Anchor = "report",
 ) -> xr.DataArray:
     """Year-on-year growth rate of an item, point in time.
 
@@ -182,6 +200,8 @@ def yoy(
         apart (stock items); ``"ttm"`` compares trailing-twelve-month figures.
     as_of : {"next_trading_day", "same_day"}
         Availability convention.
+    anchor : {"report", "item"}, default "report"
+        Meaning of "latest period", see :func:`ttm`.
 
     Returns
     -------
@@ -192,7 +212,7 @@ def yoy(
     -----
     Lookback: none on the daily panel. No look-ahead.
     """
-    return change(market, item, kind=kind, periods=4, relative=True, as_of=as_of)
+    return change(market, item, kind=kind, periods=4, relative=True, as_of=as_of, anchor=anchor)
 
 
 def _diff(now: xr.DataArray, before: xr.DataArray, *, relative: bool) -> xr.DataArray:
