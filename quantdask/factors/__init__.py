@@ -6,8 +6,8 @@ Importing this package registers the section-1 market-state factors
 
 from __future__ import annotations
 
+import quantdask.factors.fundamental  # noqa: F401  (registers the fundamental factors)
 from quantdask.factors import market_state
-from quantdask.factors import fundamental  # noqa: F401  (registers fundamental factors)
 from quantdask.factors.compute import compute, to_zarr
 from quantdask.factors.registry import (
     UNBOUNDED,
