@@ -211,3 +211,25 @@ def test_tear_sheet_bad_input(tmp_path: Path):
     with pytest.raises(TypeError, match="factor"):
         qd.tear_sheet(tmp_path / "x.html", factor=factor.values, forward=forward)
     assert not (tmp_path / "x.html").exists()
+
+
+def test_tear_sheet_ic_by_group(tmp_path: Path):
+    factor, forward, _, _ = panel(seed=5, n_dates=80)
+    rng = np.random.default_rng(6)
+    codes = rng.choice([0, 801010, 801780], size=factor.shape)
+    group = xr.DataArray(codes, dims=factor.dims, coords=factor.coords)
+    out = qd.tear_sheet(
+        tmp_path / "g.html", factor=factor, forward=forward["fwd_ret_1"], group=group
+    )
+    text = out.read_text(encoding="utf-8")
+    by_group = table(text, "ic-by-group")
+    assert list(by_group.index) == ["801010 Agriculture", "801780 Banks"]
+    f, r = factor.values, forward["fwd_ret_1"].values
+    for code, row in ((801010, "801010 Agriculture"), (801780, "801780 Banks")):
+        ics = []
+        for t in range(f.shape[0]):
+            ok = np.isfinite(f[t]) & np.isfinite(r[t]) & (codes[t] == code)
+            ics.append(stats.spearmanr(f[t][ok], r[t][ok])[0])
+        assert by_group.loc[row, "fwd_ret_1 mean"] == pytest.approx(np.mean(ics), abs=1e-4)
+    with pytest.raises(ValueError, match="group"):
+        qd.tear_sheet(tmp_path / "y.html", backtest=pd.Series([0.0]), group=group)
