@@ -418,3 +418,46 @@ def test_errors():
     # a DataFrame of weights works too
     df = pd.DataFrame([[1.0, 0.0]], index=dates[:1], columns=["600000.SH", "600001.SH"])
     assert len(qd.backtest(tree, df).returns) == 4
+
+
+# --- integration on the synthetic market -------------------------------------------------
+
+
+def test_synthetic_market_integration(market):
+    daily = market["daily"]
+    close = daily["close"]
+    score = -(close / close.shift(date=20) - 1)  # 20-day reversal, known at t's close
+    reb = qd.rebalance_dates(market, "M")[1:]
+    with raise_if_dask_computes(max_computes=1):
+        w = qd.select_weights(score, dates=reb, top=20, universe=~daily["is_st"])
+    with raise_if_dask_computes(max_computes=1):
+        res = qd.backtest(market, w, costs=qd.Costs(), benchmark="000300.SH")
+    h = res.holdings
+    assert (h.values >= -1e-12).all()
+    np.testing.assert_allclose(h.sum("asset").values + res.cash.values, 1.0)
+    # the trades respect the store's tradability flags
+    fields = daily.to_dataset()[["close", "up_limit", "down_limit", "suspended"]]
+    fields = fields.sel(asset=h.asset).compute()
+    t = res.trades
+    di = fields.indexes["date"].get_indexer(t["date"])
+    ai = fields.indexes["asset"].get_indexer(t["asset"])
+    c = fields["close"].values[di, ai]
+    assert np.isfinite(c).all()
+    assert not fields["suspended"].values[di, ai].any()
+    buy = t.side.eq("buy").to_numpy()
+    with np.errstate(invalid="ignore"):
+        assert not (buy & (c >= fields["up_limit"].values[di, ai] - 1e-9)).any()
+        assert not (~buy & (c <= fields["down_limit"].values[di, ai] + 1e-9)).any()
+    # the benchmark is the index's close / pre_close
+    idx = market["index"].to_dataset()[["close", "pre_close"]].sel(index="000300.SH").compute()
+    ref = (idx["close"] / idx["pre_close"] - 1).to_pandas().reindex(res.returns.index)
+    np.testing.assert_allclose(res.benchmark_returns.to_numpy(), ref.to_numpy())
+    m = res.metrics()
+    for key in ("annual_return", "sharpe", "max_drawdown", "excess_sharpe", "monthly_win_rate"):
+        assert np.isfinite(m[key])
+    assert m["turnover"] > 0
+    # no look-ahead: a store cut after date t gives the same book up to t
+    t_cut = res.nav.index[300]
+    cut = market.sel(date=slice(None, t_cut))
+    res_cut = qd.backtest(cut, w.sel(date=slice(None, t_cut)), costs=qd.Costs())
+    np.testing.assert_array_equal(res_cut.nav.to_numpy(), res.nav.to_numpy()[:301])

@@ -451,6 +451,9 @@ def backtest(
     lazy: list[Any] = [daily[f].isel(sel).data for f in fields]
     optional = [f for f in ("up_limit", "down_limit", "suspended") if f in daily]
     lazy += [daily[f].isel(sel).data for f in optional]
+    has_delist = "delist_date" in daily.coords
+    if has_delist:
+        lazy.append(daily["delist_date"].isel(asset=asset_idx).data)
     bench_kind, bench = (None, None)
     if benchmark is not None:
         bench_kind, bench = _benchmark_returns(benchmark, tree, window)
@@ -468,8 +471,8 @@ def backtest(
         if "suspended" in data
         else np.zeros(close.shape, dtype=bool)
     )
-    if "delist_date" in daily.coords:
-        delist = pd.DatetimeIndex(daily["delist_date"].values[asset_idx]).astype("datetime64[ns]")
+    if has_delist:
+        delist = pd.DatetimeIndex(np.asarray(got[2 + len(optional)])).astype("datetime64[ns]")
         gone = window.values[:, None] >= delist.values[None, :]
         gone &= ~np.isnat(delist.values)[None, :]
     else:
