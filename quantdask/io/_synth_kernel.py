@@ -15,7 +15,7 @@ import numpy as np
 
 # ---- planted effects (documented in synthetic_market's docstring) -----------------------
 #: Daily drift per unit of the trailing 20-day log return (short-term reversal).
-K_REVERSAL = -0.004
+K_REVERSAL = -0.009
 #: Daily drift per unit of the 12-1 month log return (250-day minus 20-day).
 K_MOMENTUM = 0.0003
 #: Daily drift per cross-sectional standard deviation of log total market value.
@@ -237,6 +237,8 @@ def simulate_block(
         vs = (h / h0) ** 0.25
         for k in range(n_ind):
             g[k] = np.random.normal(0.0, 0.007) * vs
+            if np.random.random() < 0.015:  # sector theme day
+                g[k] += np.random.normal(0.0, 0.04)
 
         pos = int(scal[0])
         p20 = (pos - 20) % RING
@@ -281,8 +283,8 @@ def simulate_block(
                 drift += K_GROWTH * max(min((S[S_GROWTH, i] - m_g) * s_g, 3.0), -3.0)
             eps = np.random.standard_t(4) / math.sqrt(2.0)
             r = beta[i] * m + g[ind[tt, i]] + sigma[i] * vs * eps + drift
-            if np.random.random() < 0.003:
-                r += np.random.normal(0.0, 0.06)
+            if np.random.random() < 0.025:  # company news
+                r += np.random.normal(0.02, 0.08)
             r += S[S_PENDING, i]
             latent = pre * math.exp(r)
             one_word = False
