@@ -230,7 +230,9 @@ class BacktestResult:
         -------
         dict
             :func:`quantdask.metrics` of the returns, the benchmark and the turnover
-            (turnover is annualized: mean daily one-way turnover times 252).
+            (``turnover`` is annualized: mean daily one-way turnover over the return dates,
+            so the initial purchase on the first trade date is not counted, times
+            ``periods_per_year``).
         """
         return _metrics(
             self.returns,
@@ -294,7 +296,8 @@ def _benchmark_returns(
         raise ValueError(f"benchmark: index {benchmark!r} is not in the store (has {list(codes)})")
     sl = {"date": slice(dates[0], dates[-1]), "index": benchmark}
     r = idx["close"].sel(sl) / idx["pre_close"].sel(sl) - 1.0
-    return "lazy", r
+    # NaN on back-test dates the index node does not have (e.g. before the index existed)
+    return "lazy", r.reindex(date=dates)
 
 
 def backtest(
