@@ -153,3 +153,18 @@ def test_weights_sum_to_one(vals, top, weighting, power, use_cap):
                 assert w[k].max() <= cap + 1e-12
     assert (w >= 0).all()
     assert not np.isnan(w).any()
+
+
+def test_no_look_ahead():
+    rng = np.random.default_rng(9)
+    dates = pd.bdate_range("2024-01-01", periods=30)
+    vals = rng.normal(size=(30, 12))
+    reb = qd.rebalance_dates(dates, "W")
+    base = qd.select_weights(_panel(vals, dates=dates), dates=reb, top=4, weighting="equal")
+    t = 12
+    changed = vals.copy()
+    changed[t + 1 :] = rng.normal(size=changed[t + 1 :].shape)
+    alt = qd.select_weights(_panel(changed, dates=dates), dates=reb, top=4, weighting="equal")
+    known = reb <= dates[t]
+    np.testing.assert_array_equal(base.values[known], alt.values[known])
+    assert not np.array_equal(base.values[~known], alt.values[~known])
