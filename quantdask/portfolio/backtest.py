@@ -374,7 +374,9 @@ def backtest(
       any date without a close that is not flagged suspended) a holding is turned into cash
       at its last traded price, without costs, and cannot be bought.
     * Costs (:class:`Costs`) are paid from cash; the minimum commission applies per order
-      in CNY of ``capital * nav``.
+      in CNY of ``capital * nav``. Buys are sized so that they and their costs fit in the
+      cash; rounding up to a minimum commission can leave the cash a few CNY below zero.
+    * Positions are fractional (no 100-share lots).
 
     No look-ahead: the holdings and returns up to date ``t`` depend only on the weights of
     rebalance dates up to ``t`` and on market data up to ``t``.
