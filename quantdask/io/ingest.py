@@ -285,7 +285,7 @@ def _positive(fr: _Frame, values: dict[str, np.ndarray], fields: Iterable[str]) 
             bad = np.flatnonzero(values[f] <= 0)
         if bad.size:
             r = int(bad[0])
-            raise fr.fail(r, f, f"price must be positive, got {values[f][r]!r}")
+            raise fr.fail(r, f, f"price must be positive, got {float(values[f][r])!r}")
 
 
 def _nonnegative(fr: _Frame, values: dict[str, np.ndarray], fields: Iterable[str]) -> None:
@@ -296,7 +296,7 @@ def _nonnegative(fr: _Frame, values: dict[str, np.ndarray], fields: Iterable[str
             bad = np.flatnonzero(values[f] < 0)
         if bad.size:
             r = int(bad[0])
-            raise fr.fail(r, f, f"must not be negative, got {values[f][r]!r}")
+            raise fr.fail(r, f, f"must not be negative, got {float(values[f][r])!r}")
 
 
 def _high_low(fr: _Frame, values: dict[str, np.ndarray]) -> None:
@@ -306,7 +306,9 @@ def _high_low(fr: _Frame, values: dict[str, np.ndarray]) -> None:
         if bad.size:
             r = int(bad[0])
             raise fr.fail(
-                r, "high", f"high {values['high'][r]!r} is below low {values['low'][r]!r}"
+                r,
+                "high",
+                f"high {float(values['high'][r])!r} is below low {float(values['low'][r])!r}",
             )
 
 
@@ -448,7 +450,7 @@ def _parse_weights(obj: FrameLike) -> _Table | None:
         bad = np.flatnonzero((w < 0) | (w > 100) | np.isnan(w))
     if bad.size:
         r = int(bad[0])
-        raise fr.fail(r, "weight", f"weight must be a percentage in [0, 100], got {w[r]!r}")
+        raise fr.fail(r, "weight", f"weight must be a percentage in [0, 100], got {float(w[r])!r}")
     return _Table(fr, dates, con, {"weight": w / 100.0}, {"index_code": idx})
 
 
@@ -496,7 +498,7 @@ def _parse_statements(obj: FrameLike) -> _Table | None:
         bad = np.flatnonzero(~np.isin(flag, (0.0, 1.0)))
         if bad.size:
             r = int(bad[0])
-            raise fr.fail(r, "update_flag", f"update_flag must be 0 or 1, got {flag[r]!r}")
+            raise fr.fail(r, "update_flag", f"update_flag must be 0 or 1, got {float(flag[r])!r}")
         extra["update_flag"] = flag.astype(np.int8)
         keys["update_flag"] = flag
     _no_duplicates(fr, keys)
@@ -699,7 +701,7 @@ def _daily_dataset(inp: _Inputs, dates: np.ndarray, assets: _Assets, carry: _Car
             with np.errstate(invalid="ignore"):
                 zero_vol[di, ai] = t.values["vol"][keep] == 0
     # Vendor rows with zero volume are suspension placeholders (previous close repeated).
-    for f in (*_DAILY_REQUIRED[2:], "up_limit", "down_limit", "turnover_rate"):
+    for f in _DAILY_REQUIRED[2:]:
         arrays[f][zero_vol] = np.nan
     listed = assets.listed(dates)
     traded = bar & ~zero_vol
@@ -1240,6 +1242,8 @@ def _apply(
                 writes = _region_writes(
                     f"{node}/{name}", dims, old_shape, new_shape, new, name, n_dates_old
                 )
+                if node == "index" and name == schema.INDEX_WEIGHT_FIELD:
+                    _weights_of_new_labels(writes, stored[name], dims, new_shape, n_dates_old)
                 if writes or new_shape != old_shape:
                     plan.append((arr, new_shape, writes))
         if not plan:
@@ -1261,6 +1265,32 @@ def _apply(
             warnings.filterwarnings("ignore", message=".*not recognized as a component.*")
             zarr.consolidate_metadata(str(path))
     _journal.commit(path)
+
+
+def _weights_of_new_labels(
+    writes: list[_Write],
+    stored: xr.DataArray,
+    dims: tuple[str, ...],
+    new_shape: tuple[int, ...],
+    n_dates_old: int,
+) -> None:
+    """Old dates x new assets of ``weight``: 0 (non-member) where the index existed, else NaN.
+
+    Whether an index existed on a date is read from the first stored asset column only (every
+    asset holds a weight or 0 on such dates), a small read of one chunk column.
+    """
+    if dims != ("date", "index", "asset"):
+        return
+    n_idx_old = stored.sizes["index"]
+    exists = np.zeros((n_dates_old, new_shape[1]), dtype=bool)
+    if stored.sizes["asset"] and n_idx_old and n_dates_old:
+        exists[:, :n_idx_old] = ~np.isnan(np.asarray(stored.isel(asset=0).values))
+    for w in writes:
+        if w.values is not None or w.region[0].stop > n_dates_old:
+            continue
+        sub = exists[w.region[0], w.region[1]]
+        shape = tuple(r.stop - r.start for r in w.region)
+        w.values = np.broadcast_to(np.where(sub, 0.0, np.nan)[:, :, None], shape)
 
 
 def _grown_shape(
