@@ -38,13 +38,18 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    if args.market is None:
-        from quantdask.io.synthetic import synthetic_market
+    if args.market is not None:
+        return report(args.market, args.out, t0)
+    from quantdask.io.synthetic import synthetic_market
 
-        store = Path(tempfile.mkdtemp(prefix="quantdask-example-")) / "market.zarr"
+    with tempfile.TemporaryDirectory(prefix="quantdask-example-") as tmp:
+        store = Path(tmp) / "market.zarr"
         synthetic_market(store, n_assets=args.assets, start=args.start, end=args.end, seed=7)
-    else:
-        store = args.market
+        return report(store, args.out, t0)
+
+
+def report(store: Path, out: Path, t0: float) -> Path:
+    """Factor analytics, a top-quintile back-test and the tear sheet for one store."""
     market = qd.open_market(store)
 
     close = market["daily"]["close"]
@@ -55,16 +60,17 @@ def main(argv: list[str] | None = None) -> Path:
     weights = qd.select_weights(reversal, dates=dates, quantile=0.2)
     result = qd.backtest(market, weights, benchmark="equal")
 
-    out = qd.tear_sheet(
-        args.out,
+    path = qd.tear_sheet(
+        out,
         factor=reversal,
         forward=forward,
         backtest=result,
+        group=market["daily"]["industry"],
         title="20-day reversal: factor and top-quintile portfolio",
     )
     print(qd.ic_summary(qd.ic(reversal, forward["fwd_ret_20"])).round(4).to_string())
-    print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
-    return out
+    print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")
+    return path
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def ic_summary(ic: xr.DataArray | xr.Dataset, *, dim: str = "date") -> pd.DataFr
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(np.where(finite, values, 0.0), axis=0) / count
         dev = np.where(finite, values - mean, 0.0)
-        std = np.sqrt((dev**2).sum(axis=0) / (count - 1))
+        std = np.sqrt((dev**2).sum(axis=0) / np.where(count > 1, count - 1, np.nan))
         ir = mean / std
         t_stat = mean / (std / np.sqrt(count))
         positive = (finite & (values > 0)).sum(axis=0) / count

@@ -26,6 +26,14 @@ def _figure(width: float = 9.0, height: float = 3.2) -> Figure:
     return fig
 
 
+def _log_if_positive(ax) -> None:
+    """Log y-axis when every plotted wealth value is positive (growth reads as slope)."""
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+    ys = [y[np.isfinite(y)] for y in ys]
+    if ys and all(y.size == 0 or y.min() > 0 for y in ys):
+        ax.set_yscale("log")
+
+
 def figure_to_base64(fig: Figure) -> str:
     """Render a figure to a base64-encoded PNG string."""
     buf = io.BytesIO()
@@ -65,7 +73,8 @@ def plot_cumulative(returns: pd.Series, benchmark: pd.Series | None = None) -> s
         ax.plot(b.index, wealth(b), label="benchmark", color="0.4", lw=1.0)
         ax.plot(b.index, wealth(returns - b), label="excess", color="C2", lw=0.9, ls="--")
     ax.axhline(1.0, color="0.7", lw=0.6)
-    ax.set_title("Cumulative return (growth of 1)")
+    _log_if_positive(ax)
+    ax.set_title("Cumulative return (growth of 1, log scale)")
     ax.legend(loc="upper left", frameon=False)
     ax.grid(alpha=0.3)
     return figure_to_base64(fig)
@@ -169,7 +178,8 @@ def plot_quantile_cumulative(qret: pd.DataFrame, *, label: str = "") -> str:
         color = cmap(k / max(n - 1, 1))
         ax.plot(qret.index, wealth(qret[col]), color=color, lw=1.0, label=f"Q{col}")
     ax.axhline(1.0, color="0.7", lw=0.6)
-    ax.set_title(f"Cumulative quantile returns {label}".strip())
+    _log_if_positive(ax)
+    ax.set_title(f"Cumulative quantile returns {label} (log scale)".replace("  ", " "))
     ax.legend(loc="upper left", frameon=False, fontsize=8, ncol=min(n, 5))
     ax.grid(alpha=0.3)
     return figure_to_base64(fig)
