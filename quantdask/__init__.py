@@ -62,6 +62,8 @@ from quantdask.factors import (
 )
 
 # [fundamentals/models] point-in-time fundamentals and scoring models
+from quantdask.fundamentals import align, ttm
+from quantdask.models import Model, load_model, segment_profitability, tier_returns
 
 # [portfolio] rebalance dates, weights, back-test, metrics
 from quantdask.portfolio import (
@@ -150,6 +152,12 @@ __all__ = [
     "register_factor",
     "to_zarr",
     # [fundamentals/models]
+    "Model",
+    "align",
+    "load_model",
+    "segment_profitability",
+    "tier_returns",
+    "ttm",
     # [portfolio]
     "BacktestResult",
     "Costs",

@@ -370,6 +370,18 @@ def rd_intensity(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, _rd_to_revenue(market), "rd_intensity")
 
 
+@register_factor("rd_staff_share")
+def rd_staff_share(market: xr.DataTree) -> xr.DataArray:
+    """R&D staff / employees (latest reported head counts, usually annual).
+
+    Notes
+    -----
+    Lookback 0; no look-ahead.
+    """
+    out = _div(_val(market, "rd_staff", anchor="item"), _val(market, "employees", anchor="item"))
+    return _mask(market, out, "rd_staff_share")
+
+
 @register_factor("rd_to_mcap")
 def rd_to_mcap(market: xr.DataTree) -> xr.DataArray:
     """R&D expense TTM / total market value (both in CNY).
