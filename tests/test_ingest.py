@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,7 +183,7 @@ def test_round_trip_equals_pandas_pivot(tmp_path, fmt):
     assert (
         daily["suspended"]
         .sel(asset=susp_row.ts_code, date=pd.Timestamp(susp_row.trade_date))
-        .item()
+        .values
     )
     st = np.zeros_like(listed)
     st[:, codes.index("300750.SZ")] = True
@@ -599,7 +600,7 @@ KILL_SCRIPT = textwrap.dedent(
     schema.DATE_CHUNK, schema.ASSET_CHUNK = 8, 4
     def slow(step):
         print("wrote", step, flush=True)
-        time.sleep(0.3)
+        time.sleep(0.1)
     ing._write_hook = slow
     with open(sys.argv[2], "rb") as fh:
         later = pickle.load(fh)
@@ -609,7 +610,7 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kill_after", [1, 12])
+@pytest.mark.parametrize("kill_after", [1, 9])
 def test_killed_append_rolls_back_byte_for_byte(tmp_path, monkeypatch, kill_after):
     import pickle
 
@@ -618,7 +619,8 @@ def test_killed_append_rolls_back_byte_for_byte(tmp_path, monkeypatch, kill_afte
     frames = make_frames()
     first, later = split(frames, DATES[37])
     path = qd.ingest(tmp_path / "m.zarr", **first)
-    reference = qd.ingest(tmp_path / "ref.zarr", **first)
+    reference = tmp_path / "ref.zarr"
+    shutil.copytree(path, reference)
     before = store_digest(path)
     later["stock_basic"] = pd.DataFrame(
         {"ts_code": ["002594.SZ"], "name": ["BYD"], "list_date": ["20210301"]}
