@@ -262,3 +262,19 @@ def test_pit_views_plain_arrays():
     np.testing.assert_array_equal(out[0, :, 0], [np.nan, 1, 1, 2, 2, 3, 3])
     np.testing.assert_array_equal(out[1, :, 0], [np.nan] * 5 + [2, 2])
     np.testing.assert_array_equal(latest[:, 0], [-1, 8, 8, 8, 8, 9, 9])
+
+
+def test_ttm_of_a_lone_annual_report():
+    """Period numbering must keep the fiscal quarter whatever the first period is."""
+    recs = pd.DataFrame(
+        [
+            _rec("000001.SZ", "2017-12-31", "2018-03-15", 400),
+            _rec("000001.SZ", "2018-06-30", "2018-08-10", 150),
+        ]
+    )
+    m = tiny_market(recs, DATES, ASSETS)
+    t = fu.ttm(m, "revenue").compute()
+    assert _at(t, "2018-03-16") == 400
+    assert np.isnan(_at(t, "2018-08-13"))  # 2017-H1 unknown
+    q = fu.latest(m, "revenue", kind="quarter").compute()
+    assert np.isnan(_at(q, "2018-03-16"))  # Q4 single quarter needs the unknown Q3 YTD

@@ -197,7 +197,7 @@ def pit_views(
         keep &= np.isfinite(value)
     asset_pos, row, period, value = asset_pos[keep], row[keep], period[keep], value[keep]
     if period.size:
-        p0 = int(period.min())
+        p0 = (int(period.min()) // 4) * 4  # keep period % 4 == fiscal quarter - 1
         n_periods = int(period.max()) - p0 + 1
     else:
         p0, n_periods = 0, 1

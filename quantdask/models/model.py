@@ -122,6 +122,13 @@ class Model:
 
         for f in ("close", "suspended", "is_st", "industry"):
             field(f)
+        if cfg.universe.min_listed_days > 0:
+            if "list_date" not in daily.coords:
+                raise ValueError(
+                    f"model {self.name!r}: universe.min_listed_days needs the daily node's "
+                    "list_date coordinate"
+                )
+            lazy["list_date"] = daily["list_date"].data
         for e in cfg.entries():
             need(e)
         for r in (*cfg.universe.require_any, *cfg.universe.require_all):
@@ -175,13 +182,10 @@ class Model:
         if u.exclude_st and "is_st" in arr:
             ok &= ~arr["is_st"].astype(bool)
         if u.min_listed_days > 0:
-            if "list_date" not in daily.coords:
-                raise ValueError(
-                    f"model {self.name!r}: universe.min_listed_days needs the daily node's "
-                    "list_date coordinate"
-                )
             cal = daily.indexes["date"].values
-            list_pos = np.searchsorted(cal, np.asarray(daily["list_date"].values, "M8[ns]"))
+            ld = np.asarray(arr["list_date"], "M8[ns]")
+            # listed before the panel starts: listed "long ago"; NaT: never listed
+            list_pos = np.where(ld < cal[0], -(2**40), np.searchsorted(cal, ld).astype(np.int64))
             date_pos = np.searchsorted(cal, dates.values)
             ok &= (date_pos[:, None] - list_pos[None, :]) >= u.min_listed_days
         if "index_weight" in arr:
