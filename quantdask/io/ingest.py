@@ -1009,7 +1009,7 @@ def ingest(
     }
     tmp = path.with_name(f".{path.name}.ingest-{uuid.uuid4().hex[:8]}")
     try:
-        _write_tree(tmp, nodes, {"quantdask_store": 1, "source": "quantdask.ingest"})
+        _write_tree(tmp, nodes, {"quantdask_store": "market", "generator": "quantdask.ingest"})
         if path.exists():
             old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
             os.rename(path, old)
@@ -1244,6 +1244,7 @@ def _apply(
                 )
                 if node == "index" and name == schema.INDEX_WEIGHT_FIELD:
                     _weights_of_new_labels(writes, stored[name], dims, new_shape, n_dates_old)
+                _check_string_width(arr, f"{node}/{name}", writes)
                 if writes or new_shape != old_shape:
                     plan.append((arr, new_shape, writes))
         if not plan:
@@ -1291,6 +1292,23 @@ def _weights_of_new_labels(
         sub = exists[w.region[0], w.region[1]]
         shape = tuple(r.stop - r.start for r in w.region)
         w.values = np.broadcast_to(np.where(sub, 0.0, np.nan)[:, :, None], shape)
+
+
+def _check_string_width(arr: zarr.Array, array: str, writes: list[_Write]) -> None:
+    """Refuse (before anything is written) strings longer than a fixed-width store array."""
+    if arr.dtype.kind != "U":
+        return
+    width = arr.dtype.itemsize // 4
+    for w in writes:
+        if w.values is None:
+            continue
+        lengths = np.char.str_len(np.asarray(w.values).astype(object).astype(str))
+        if lengths.size and lengths.max() > width:
+            long = np.asarray(w.values).ravel()[int(np.argmax(lengths))]
+            raise IngestError(
+                f"{array}: the store keeps fixed-width strings of {width} characters and "
+                f"{long!r} is longer; rebuild the store with ingest to widen it"
+            )
 
 
 def _grown_shape(
