@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from quantdask.kernels._dual import dual as _dual
+
 __all__ = [
     "cs_neutralize_kernel",
     "cs_quantile_kernel",
@@ -70,7 +72,7 @@ def _avg_ranks(vals, order, start, end, ranks):  # pragma: no cover - compiled
         u = w
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_dual
 def _rank(values, groups, pct, nbuckets):  # pragma: no cover - compiled
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
@@ -106,7 +108,7 @@ def cs_quantile_kernel(values: np.ndarray, groups: np.ndarray, q: int) -> np.nda
     return _rank(_f64(values), _i64(groups), False, int(q))
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_dual
 def _zscore(values, groups):  # pragma: no cover - compiled
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
@@ -155,7 +157,7 @@ def _sorted_quantile(sorted_vals, q):  # pragma: no cover - compiled
     return v
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_dual
 def _winsorize_quantile(values, groups, lower, upper):  # pragma: no cover - compiled
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
@@ -185,7 +187,7 @@ def cs_winsorize_quantile_kernel(
     return _winsorize_quantile(_f64(values), _i64(groups), float(lower), float(upper))
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_dual
 def _winsorize_mad(values, groups, n_mad, scale):  # pragma: no cover - compiled
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
@@ -223,7 +225,7 @@ def cs_winsorize_mad_kernel(
     return _winsorize_mad(_f64(values), _i64(groups), float(n_mad), float(scale))
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_dual
 def _neutralize(values, groups, mcap, use_mcap):  # pragma: no cover - compiled
     rows, n = values.shape
     out = np.full((rows, n), np.nan)

@@ -5,10 +5,12 @@ Every kernel takes a C-contiguous float64 array of shape ``(m, n)``: ``m`` indep
 element ``[i, t]`` depends only on ``a[i, :t + 1]`` (no look-ahead). NaN is missing and is
 skipped inside windows; ``min_count`` is the number of valid values a window needs.
 
-Where bottleneck or numbagg already has the kernel (mean, sum, std, var, min, max, argmin,
-argmax, rank, corr, cov) we call it; numba kernels here cover what they lack: skew, excess
-kurtosis, quantile, percentile-of-score, streaks and an exponentially weighted mean whose
-state can be carried from one block to the next.
+Where bottleneck already has the kernel (mean, sum, std, var, min, max, argmin, argmax,
+rank) we call it; numba kernels here cover what it lacks: skew, excess kurtosis, quantile,
+percentile-of-score, streaks, an exponentially weighted mean whose state can be carried from
+one block to the next, and corr/cov (numbagg has them, but its parallel launch costs ~20 ms
+per call, which dominates on dask-sized blocks; ours run serially inside each dask task).
+Numba kernels pick a serial or parallel build by array size (:mod:`quantdask.kernels._dual`).
 
 This module never imports xarray.
 """
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import bottleneck as bn
 import numba
-import numbagg
 import numpy as np
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------
-# thin wrappers over bottleneck / numbagg (time along the last axis)
+# thin wrappers over bottleneck (time along the last axis)
 # --------------------------------------------------------------------------------------
 
 
@@ -56,17 +57,6 @@ def _bn(fn, a: np.ndarray, window: int, min_count: int, **kw) -> np.ndarray:
     pad = np.full(a.shape[:-1] + (window - n,), np.nan)
     out = fn(np.concatenate([pad, a], axis=-1), window, min_count=min_count, axis=-1, **kw)
     return out[..., window - n :]
-
-
-def _nb(fn, a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Call a two-input numbagg move_* along the last axis; NaN-pad short blocks."""
-    n = a.shape[-1]
-    if window <= n:
-        return fn(a, b, window=window, min_count=min_count, axis=-1)
-    pad = np.full(a.shape[:-1] + (window - n,), np.nan)
-    a2 = np.concatenate([pad, a], axis=-1)
-    b2 = np.concatenate([pad, b], axis=-1)
-    return fn(a2, b2, window=window, min_count=min_count, axis=-1)[..., window - n :]
 
 
 def move_mean(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
@@ -127,24 +117,17 @@ def move_rank(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
 
 
 def move_corr(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving Pearson correlation over pairs where both are valid (numbagg)."""
-    if window < 2:
-        return np.full_like(a, np.nan, dtype=np.float64)
-    a, b = _pairwise_nan(a, b)
-    return _nb(numbagg.move_corr, a, b, window, max(min_count, 2))
+    """Moving Pearson correlation over pairs where both are valid (numba running sums)."""
+    return _move_pair(_f64(a), _f64(b), window, max(min_count, 2), 1)
 
 
 def move_cov(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving sample covariance, ``ddof=1``, over pairs where both are valid (numbagg)."""
-    if window < 2:
-        return np.full_like(a, np.nan, dtype=np.float64)
-    a, b = _pairwise_nan(a, b)
-    return _nb(numbagg.move_cov, a, b, window, max(min_count, 2))
+    """Moving sample covariance, ``ddof=1``, over pairs where both are valid (numba)."""
+    return _move_pair(_f64(a), _f64(b), window, max(min_count, 2), 0)
 
 
-def _pairwise_nan(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    both = np.isnan(a) | np.isnan(b)
-    return np.where(both, np.nan, a), np.where(both, np.nan, b)
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 def shift(a: np.ndarray, periods: int) -> np.ndarray:
@@ -169,8 +152,10 @@ def compress_valid(valid: np.ndarray) -> np.ndarray:
 # numba kernels
 # --------------------------------------------------------------------------------------
 
+from quantdask.kernels._dual import dual as _dual  # noqa: E402
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+
+@_dual
 def _move_moments(a, window, min_count, kind):  # pragma: no cover - compiled
     m, n = a.shape
     out = np.full((m, n), np.nan)
@@ -233,6 +218,69 @@ def _move_moments(a, window, min_count, kind):  # pragma: no cover - compiled
     return out
 
 
+@_dual
+def _move_pair(a, b, window, min_count, corr):  # pragma: no cover - compiled
+    m, n = a.shape
+    out = np.full((m, n), np.nan)
+    for i in numba.prange(m):
+        ra = 0.0
+        rb = 0.0
+        for t in range(n):
+            if not (np.isnan(a[i, t]) or np.isnan(b[i, t])):
+                ra = a[i, t]
+                rb = b[i, t]
+                break
+        sx = 0.0
+        sy = 0.0
+        sxx = 0.0
+        syy = 0.0
+        sxy = 0.0
+        k = 0
+        for t in range(n):
+            x = a[i, t]
+            y = b[i, t]
+            if not (np.isnan(x) or np.isnan(y)):
+                dx = x - ra
+                dy = y - rb
+                sx += dx
+                sy += dy
+                sxx += dx * dx
+                syy += dy * dy
+                sxy += dx * dy
+                k += 1
+            if t >= window:
+                x = a[i, t - window]
+                y = b[i, t - window]
+                if not (np.isnan(x) or np.isnan(y)):
+                    dx = x - ra
+                    dy = y - rb
+                    sx -= dx
+                    sy -= dy
+                    sxx -= dx * dx
+                    syy -= dy * dy
+                    sxy -= dx * dy
+                    k -= 1
+                    if k == 0:
+                        sx = 0.0
+                        sy = 0.0
+                        sxx = 0.0
+                        syy = 0.0
+                        sxy = 0.0
+            if k < min_count:
+                continue
+            nk = float(k)
+            cxy = sxy - sx * sy / nk
+            if corr:
+                cxx = sxx - sx * sx / nk
+                cyy = syy - sy * sy / nk
+                if cxx <= 1e-14 * sxx or cyy <= 1e-14 * syy or cxx <= 0.0 or cyy <= 0.0:
+                    continue
+                out[i, t] = min(1.0, max(-1.0, cxy / np.sqrt(cxx * cyy)))
+            else:
+                out[i, t] = cxy / (nk - 1.0)
+    return out
+
+
 def move_skew(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Moving sample skewness, bias-corrected (as pandas ``rolling().skew()``).
 
@@ -275,7 +323,7 @@ def _bisect_right(buf, k, x):  # pragma: no cover - compiled
     return lo
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_dual
 def _move_sorted(a, window, min_count, q, kind):  # pragma: no cover - compiled
     # kind 0: linear-interpolated quantile q; kind 1: percentile of the last value (0..100)
     m, n = a.shape
@@ -342,7 +390,7 @@ def streak_init(m: int) -> np.ndarray:
     return state
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_dual
 def _streak_scan(a, period, state):  # pragma: no cover - compiled
     m, n = a.shape
     out = np.full((m, n), np.nan)
@@ -416,7 +464,7 @@ def streak_scan(
     return _streak_scan(a, np.ascontiguousarray(period, dtype=np.float64), state)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@_dual
 def _ewm_scan(a, alpha, min_count, ignore_na, state):  # pragma: no cover - compiled
     m, n = a.shape
     out = np.full((m, n), np.nan)
