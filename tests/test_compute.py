@@ -11,6 +11,7 @@ import xarray as xr
 
 import quantdask as qd
 from quantdask.factors.registry import unregister_factor
+from quantdask.io.store import zarr_quiet
 from quantdask.testing import raise_if_dask_computes
 
 N_DATES, N_ASSETS = 40, 5
@@ -119,7 +120,8 @@ def test_index_level():
 
 def test_compute_accepts_path(tmp_path):
     tree = _tree()
-    tree.to_zarr(tmp_path / "m.zarr", zarr_format=3, consolidated=True)
+    with zarr_quiet():
+        tree.to_zarr(tmp_path / "m.zarr", zarr_format=3, consolidated=True)
     ds = qd.compute(str(tmp_path / "m.zarr"), "t_neg")
     np.testing.assert_allclose(ds["t_neg"].values, -tree["daily"]["close"].values)
 

@@ -321,3 +321,15 @@ def test_bad_params(tree):
         qd.factor("risk_premium")(no_macro)
     with pytest.raises(ValueError, match="index/weight"):
         qd.factor("turnover")(no_macro, level="index")
+
+
+def test_streak_frequencies_in_one_graph(tree):
+    """Streaks of several frequencies computed together keep their own values."""
+    fs = [qd.factor("streak", freq=f) for f in ("D", "W", "M")]
+    dates = tree["index"]["date"].values
+    ds = qd.compute(tree, fs, start=dates[1000], level="index").compute()
+    c = price(tree, "index", "close")
+    for f in fs:
+        ref = streak_ref(c, f.params["freq"]).iloc[1000:]
+        got = ds[f.variable].to_pandas()
+        check(got, ref)

@@ -170,9 +170,12 @@ def compute(
     i0, i1 = date_range_positions(dates, start, end)
     first, last = dates[i0], dates[i1]
     out: dict[str, xr.DataArray] = {}
+    slices: dict[int, xr.DataTree] = {}
     for f in flist:
         lo = max(0, i0 - f.lookback)
-        sub = slice_market(tree, dates[lo], last)
+        if lo not in slices:
+            slices[lo] = slice_market(tree, dates[lo], last)
+        sub = slices[lo]
         da = f(sub, level=level).sel(date=slice(first, last))
         da.attrs = {
             **da.attrs,

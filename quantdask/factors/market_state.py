@@ -19,6 +19,7 @@ Conventions shared by all of them:
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -56,7 +57,9 @@ def _node(market: xr.DataTree, level: str) -> xr.Dataset:
     name = "daily" if level == "asset" else "index"
     if name not in market.children:
         raise ValueError(f"level={level!r} needs the market's {name!r} node")
-    return market[name].to_dataset()
+    # non-index coordinates (asset names, boards, index names) are dask-backed in the store;
+    # xarray compares them eagerly when two nodes meet, so factors work on bare data
+    return market[name].to_dataset().reset_coords(drop=True)
 
 
 def _field(market: xr.DataTree, level: str, field: str) -> xr.DataArray:
@@ -110,14 +113,19 @@ def _percentile(x: xr.DataArray, window: object, name: str) -> xr.DataArray:
 def _membership(market: xr.DataTree) -> xr.DataArray:
     if "index" not in market.children or "weight" not in market["index"].to_dataset():
         raise ValueError("index-level aggregation needs the 'index/weight' membership field")
-    return market["index"]["weight"] > 0
+    return market["index"]["weight"].reset_coords(drop=True) > 0
 
 
 def _cgb_10y(market: xr.DataTree) -> xr.DataArray:
     if "macro" not in market.children or "cgb_10y" not in market["macro"].to_dataset():
         raise ValueError("risk premium needs the 'macro/cgb_10y' field")
-    y = market["macro"]["cgb_10y"]
-    return y.ffill("date", limit=YIELD_FFILL_LIMIT)
+    y = market["macro"]["cgb_10y"].reset_coords(drop=True)
+    # carry the last yield forward at most YIELD_FFILL_LIMIT days (= ffill(limit=...), but
+    # as a few lazy shifts of a 1-D series instead of a compiled push)
+    out = y
+    for k in range(1, YIELD_FFILL_LIMIT + 1):
+        out = out.fillna(y.shift(date=k))
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -226,7 +234,17 @@ def streak(market: xr.DataTree, *, freq: str = "D", level: str = "asset") -> xr.
     suspended days are skipped.
     """
     _streak_lookback(freq)
-    return ts_streak(_price(market, level, "close"), freq=freq)
+    close = _price(market, level, "close")
+    if isinstance(close.data, da.Array):
+        # ``ops._overlap.scan_blocks`` names its tasks from the input arrays only (not the
+        # per-block period ids), so streaks of two frequencies on the same input would share
+        # dask keys. A free identity step keyed by ``freq`` keeps the graphs apart.
+        close = close.copy(data=close.data.map_blocks(_same, freq=freq, dtype=close.dtype))
+    return ts_streak(close, freq=freq)
+
+
+def _same(block: np.ndarray, freq: str) -> np.ndarray:
+    return block
 
 
 # --------------------------------------------------------------------------------------
