@@ -148,7 +148,7 @@ class Universe:
 
 def _year_fraction(ts: np.ndarray) -> np.ndarray:
     idx = pd.DatetimeIndex(ts)
-    return idx.year + (idx.dayofyear - 1) / 365.25
+    return idx.year + (idx.day_of_year - 1) / 365.25
 
 
 def _from_year_fraction(y: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -56,8 +57,10 @@ def _to_timestamp(value: object, name: str) -> pd.Timestamp:
 def _xshg_sessions() -> pd.DatetimeIndex:
     import exchange_calendars as xcals
 
-    cal = xcals.get_calendar("XSHG", start=XSHG_FIRST, end=XSHG_LAST)
-    sessions = pd.DatetimeIndex(cal.sessions)
+    with warnings.catch_warnings():  # pandas deprecation notices raised inside the library
+        warnings.simplefilter("ignore")
+        cal = xcals.get_calendar("XSHG", start=XSHG_FIRST, end=XSHG_LAST)
+        sessions = pd.DatetimeIndex(cal.sessions)
     if sessions.tz is not None:
         sessions = sessions.tz_localize(None)
     return sessions.astype("datetime64[ns]")

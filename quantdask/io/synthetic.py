@@ -283,7 +283,7 @@ def _review_flags(dates: pd.DatetimeIndex) -> np.ndarray:
     for year in range(dates[0].year, dates[-1].year + 1):  # a few review dates per year
         for month in (6, 12):
             first = pd.Timestamp(year=year, month=month, day=1)
-            second_friday = first + pd.Timedelta(days=(4 - first.dayofweek) % 7 + 7)
+            second_friday = first + pd.Timedelta(days=(4 - first.day_of_week) % 7 + 7)
             pos = int(np.searchsorted(dates.values, second_friday.to_datetime64(), side="right"))
             if pos < len(dates):
                 flags[pos] = True
@@ -390,11 +390,27 @@ def _build(tmp: Path, *, n: int, dates: pd.DatetimeIndex, seed: int, progress: b
 
     daily_t, index_t = _template(u, dates)
     with zarr_quiet():
+        # Explicit stored chunks (also when the array is smaller than one chunk), as ingest.
+        enc = {f: {"chunks": (schema.DATE_CHUNK, schema.ASSET_CHUNK)} for f in schema.DAILY_FIELDS}
         daily_t.to_zarr(
-            tmp, group="daily", mode="w", compute=False, zarr_format=3, consolidated=False
+            tmp,
+            group="daily",
+            mode="w",
+            compute=False,
+            zarr_format=3,
+            consolidated=False,
+            encoding=enc,
         )
+        enc = {f: {"chunks": (schema.DATE_CHUNK, len(schema.INDICES))} for f in schema.INDEX_FIELDS}
+        enc[schema.INDEX_WEIGHT_FIELD] = {"chunks": (schema.DATE_CHUNK, 1, schema.ASSET_CHUNK)}
         index_t.to_zarr(
-            tmp, group="index", mode="a", compute=False, zarr_format=3, consolidated=False
+            tmp,
+            group="index",
+            mode="a",
+            compute=False,
+            zarr_format=3,
+            consolidated=False,
+            encoding=enc,
         )
         root = zarr.open_group(tmp, mode="r+", zarr_format=3)
         gd = root["daily"]

@@ -1,0 +1,639 @@
+"""qd.synthetic_market: layout, A-share rules, missing cells, statements, indices, planted effects.
+
+Every check recomputes its expectation independently (pandas/numpy from ASHARE.md's rules),
+never from the generator's own helpers.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import zarr
+
+import quantdask as qd
+from quantdask.io import schema
+from quantdask.io.store import zarr_quiet
+
+CHINEXT_REFORM = pd.Timestamp("2020-08-24")
+BOARD_START = {
+    "star": pd.Timestamp("2019-07-22"),
+    "chinext": pd.Timestamp("2009-10-30"),
+    "bse": pd.Timestamp("2021-11-15"),
+}
+CODE_RE = {
+    ("main", "SH"): r"^60[0135]\d{3}\.SH$",
+    ("main", "SZ"): r"^00[0123]\d{3}\.SZ$",
+    ("star", "SH"): r"^68[89]\d{3}\.SH$",
+    ("chinext", "SZ"): r"^30[01]\d{3}\.SZ$",
+    ("bse", "BJ"): r"^((43|83|87)\d{4}|920\d{3})\.BJ$",
+}
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+@pytest.fixture(scope="module")
+def daily(market) -> dict[str, pd.DataFrame]:
+    ds = market["daily"].to_dataset().load()
+    out = {v: ds[v].to_pandas() for v in ds.data_vars}
+    out["_coords"] = ds[["name", "exchange", "board", "list_date", "delist_date"]].to_dataframe()
+    return out
+
+
+@pytest.fixture(scope="module")
+def recent_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A market spanning the ChiNext reform, STAR, BSE and the main-board registration reform."""
+    path = tmp_path_factory.mktemp("recent") / "recent.zarr"
+    qd.synthetic_market(path, n_assets=160, start="2019-06-01", end="2023-12-29", seed=11)
+    return path
+
+
+@pytest.fixture(scope="module")
+def recent(recent_path: Path) -> dict[str, pd.DataFrame]:
+    ds = qd.open_market(recent_path)["daily"].to_dataset().load()
+    out = {v: ds[v].to_pandas() for v in ds.data_vars}
+    out["_coords"] = ds[["name", "exchange", "board", "list_date", "delist_date"]].to_dataframe()
+    return out
+
+
+def _listed(d: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    c = d["_coords"]
+    dates = d["close"].index.values[:, None]
+    ld = c["list_date"].values[None, :]
+    dd = c["delist_date"].values[None, :]
+    listed = (dates >= ld) & (np.isnat(dd) | (dates < dd))
+    return pd.DataFrame(listed, index=d["close"].index, columns=d["close"].columns)
+
+
+def _days_since_listing(d: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Trading days since listing (0 on the listing day), from the exchange calendar."""
+    c = d["_coords"]
+    dates = d["close"].index
+    cal = qd.trading_calendar(min(c["list_date"].min(), dates[0]), dates[-1])
+    pos_date = np.searchsorted(cal.values, dates.values)
+    pos_list = np.searchsorted(cal.values, c["list_date"].values)
+    return pd.DataFrame(pos_date[:, None] - pos_list[None, :], index=dates, columns=c.index)
+
+
+def _expected_limit(d: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(up, down) limit fractions by ASHARE.md's rules; NaN where no limit applies."""
+    c = d["_coords"]
+    dates = d["close"].index.values[:, None]
+    board = c["board"].to_numpy(dtype=str)[None, :]
+    ld = c["list_date"].values[None, :]
+    st = d["is_st"].values
+    days = _days_since_listing(d).values
+    reform = dates >= CHINEXT_REFORM.to_datetime64()
+    up = np.where(st, 0.05, 0.10)
+    up = np.where(board == "chinext", np.where(reform, 0.2, up), up)
+    up = np.where(board == "star", 0.2, up)
+    up = np.where(board == "bse", 0.3, up)
+    dn = up.copy()
+    registration = (
+        (board == "star")
+        | ((board == "chinext") & (ld >= CHINEXT_REFORM.to_datetime64()))
+        | ((board == "main") & (ld >= np.datetime64("2023-04-10")))
+    )
+    first_day_old = (days == 0) & ~registration & (board != "bse")
+    up = np.where(first_day_old, 0.44, up)
+    dn = np.where(first_day_old, 0.36, dn)
+    nolimit = (registration & (days < 5)) | ((board == "bse") & (days < 1))
+    up = np.where(nolimit, np.nan, up)
+    dn = np.where(nolimit, np.nan, dn)
+    idx, cols = d["close"].index, d["close"].columns
+    return pd.DataFrame(up, idx, cols), pd.DataFrame(dn, idx, cols)
+
+
+def _rank_ic(x: pd.DataFrame, y: pd.DataFrame, every: int = 20) -> pd.Series:
+    """Spearman IC per date (rank then Pearson), on every ``every``-th date."""
+    x = x.iloc[::every]
+    y = y.reindex_like(x)
+    ok = x.notna() & y.notna()
+    xr_ = x.where(ok).rank(axis=1)
+    yr = y.where(ok).rank(axis=1)
+    xc = xr_.sub(xr_.mean(axis=1), axis=0)
+    yc = yr.sub(yr.mean(axis=1), axis=0)
+    ic = (xc * yc).sum(axis=1) / np.sqrt((xc**2).sum(axis=1) * (yc**2).sum(axis=1))
+    return ic[ok.sum(axis=1) >= 20].dropna()
+
+
+def _at(frame: pd.DataFrame, mask: pd.DataFrame) -> np.ndarray:
+    """Values of ``frame`` where ``mask`` is True, as a flat array (NaN-free selection)."""
+    return frame.to_numpy(dtype=float)[mask.to_numpy(dtype=bool)]
+
+
+def _log_returns(d: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return np.log(d["close"] / d["pre_close"])
+
+
+# ---------------------------------------------------------------- API and build behaviour
+def test_exported() -> None:
+    from quantdask.io import synthetic_market
+
+    assert qd.synthetic_market is synthetic_market
+    assert "synthetic_market" in qd.__all__ and "trading_calendar" in qd.__all__
+
+
+def test_deterministic_by_seed(tmp_path: Path) -> None:
+    kw = dict(n_assets=30, start="2020-01-01", end="2020-09-30")
+    a = qd.synthetic_market(tmp_path / "a.zarr", seed=5, **kw)
+    b = qd.synthetic_market(tmp_path / "b.zarr", seed=5, **kw)
+    ta, tb = qd.open_market(a), qd.open_market(b)
+    for node in schema.NODES:
+        da_, db_ = ta[node].to_dataset().load(), tb[node].to_dataset().load()
+        assert da_.identical(db_), node
+    # (another seed gives another market: see test_refuses_to_overwrite)
+
+
+def test_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "m.zarr"
+    kw = dict(n_assets=20, start="2021-01-01", end="2021-04-30")
+    qd.synthetic_market(p, seed=1, progress=True, **kw)
+    assert "block 1/1" in capsys.readouterr().err
+    before = qd.open_market(p)["daily"]["close"].values
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        qd.synthetic_market(p, seed=2, **kw)
+    qd.synthetic_market(p, seed=2, overwrite=True, **kw)
+    after = qd.open_market(p)["daily"]["close"].values
+    assert not np.array_equal(before, after, equal_nan=True)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["m.zarr"]
+
+
+def test_interrupted_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import quantdask.io.synthetic as synth
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C after the daily blocks
+
+    monkeypatch.setattr(synth, "_offshore", boom)
+    p = tmp_path / "m.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        qd.synthetic_market(p, n_assets=20, start="2021-01-01", end="2021-04-30")
+    assert not p.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    p = tmp_path / "m.zarr"
+    with pytest.raises(ValueError, match="n_assets"):
+        qd.synthetic_market(p, n_assets=5)
+    with pytest.raises(TypeError, match="n_assets"):
+        qd.synthetic_market(p, n_assets=50.5)
+    with pytest.raises(TypeError, match="seed"):
+        qd.synthetic_market(p, n_assets=50, seed="x")
+    with pytest.raises(ValueError, match="before start"):
+        qd.synthetic_market(p, n_assets=50, start="2021-01-01", end="2020-01-01")
+    with pytest.raises(TypeError, match="path"):
+        qd.synthetic_market(123, n_assets=50)
+    assert not p.exists()
+
+
+# ---------------------------------------------------------------- layout
+def test_layout_matches_schema(market, market_path: Path) -> None:
+    assert set(schema.NODES) <= set(market.children)
+    dates = qd.trading_calendar("2014-01-01", "2019-12-31")
+    d = market["daily"]
+    assert list(d.dims) == ["date", "asset"] or set(d.dims) == {"date", "asset"}
+    assert d.sizes["asset"] == 120
+    np.testing.assert_array_equal(d["date"].values, dates.values)
+    assert d["date"].dtype == np.dtype("datetime64[ns]")
+    for f in schema.DAILY_FLOAT_FIELDS:
+        assert d[f].dims == ("date", "asset") and d[f].dtype == np.float64, f
+    for f in schema.DAILY_FLAG_FIELDS:
+        assert d[f].dims == ("date", "asset") and d[f].dtype == bool, f
+    assert d[schema.DAILY_INDUSTRY_FIELD].dtype == np.int32
+    for c in schema.ASSET_COORDS:
+        assert d[c].dims == ("asset",), c
+    assert d["list_date"].dtype == np.dtype("datetime64[ns]")
+    assert d["delist_date"].dtype == np.dtype("datetime64[ns]")
+    assert set(np.unique(d["exchange"].values)) <= set(schema.EXCHANGES)
+    assert set(np.unique(d["board"].values)) <= set(schema.BOARDS)
+    assert list(d["asset"].values) == sorted(d["asset"].values)
+
+    ix = market["index"]
+    assert list(ix["index"].values) == list(schema.INDICES)
+    for f in schema.INDEX_FIELDS:
+        assert ix[f].dims == ("date", "index") and ix[f].dtype == np.float64, f
+    w = ix[schema.INDEX_WEIGHT_FIELD]
+    assert w.dims == ("date", "index", "asset")
+    np.testing.assert_array_equal(ix["asset"].values, d["asset"].values)
+
+    fu = market["fundamentals"]
+    for k in (*schema.FUNDAMENTAL_KEYS, *schema.STATEMENT_ITEMS):
+        assert fu[k].dims == ("record",), k
+    for k in schema.STATEMENT_ITEMS:
+        assert fu[k].dtype == np.float64
+    assert fu["ann_date"].dtype == np.dtype("datetime64[ns]")
+    assert set(np.unique(fu["update_flag"].values)) == {0, 1}
+    assert set(np.unique(fu["asset"].values)) <= set(d["asset"].values)
+    for f in schema.MACRO_FIELDS:
+        assert market["macro"][f].dims == ("date",)
+    for f in schema.OFFSHORE_FIELDS:
+        assert market["offshore"][f].dims == ("date",)
+
+    # Stored chunks follow the schema.
+    with zarr_quiet():
+        g = zarr.open_group(str(market_path), mode="r")
+        for f in schema.DAILY_FIELDS:
+            assert g["daily"][f].chunks == (schema.DATE_CHUNK, schema.ASSET_CHUNK), f
+        assert g["index"]["weight"].chunks[0] == schema.DATE_CHUNK
+        assert g["fundamentals"]["revenue"].chunks == (schema.RECORD_CHUNK,)
+    assert d["close"].chunks[0][0] == min(schema.DATE_CHUNK, d.sizes["date"])
+
+
+# ---------------------------------------------------------------- codes, boards, universe
+@pytest.mark.parametrize("which", ["fixture", "recent"])
+def test_codes_match_boards_and_board_start_dates(which, daily, recent) -> None:
+    c = (daily if which == "fixture" else recent)["_coords"]
+    for code, row in c.iterrows():
+        pattern = CODE_RE[(row["board"], row["exchange"])]
+        assert re.match(pattern, code), (code, row["board"])
+        if row["board"] in BOARD_START:
+            assert row["list_date"] >= BOARD_START[row["board"]], code
+    assert c.index.is_unique
+
+
+def test_recent_market_has_new_boards(recent) -> None:
+    boards = recent["_coords"]["board"].value_counts()
+    for b in ("main", "chinext", "star", "bse"):
+        assert boards.get(b, 0) >= 1, b
+
+
+def test_ipos_and_delistings_exist(daily) -> None:
+    c = daily["_coords"]
+    start, end = daily["close"].index[0], daily["close"].index[-1]
+    ipos = c.index[(c["list_date"] > start)]
+    delisted = c.index[c["delist_date"].notna()]
+    assert len(ipos) >= 10
+    assert len(delisted) >= 1
+    assert (c["list_date"] <= end).all()  # n_assets counts stocks ever listed up to end
+    close = daily["close"]
+    for a in delisted:
+        dd = c.loc[a, "delist_date"]
+        assert close.loc[close.index >= dd, a].isna().all()
+        assert close.loc[close.index < dd, a].notna().any()
+    # The universe grows: more listed at the end than at the start.
+    listed = _listed(daily)
+    assert listed.iloc[-1].sum() > listed.iloc[0].sum()
+
+
+def test_missing_cells(daily) -> None:
+    listed = _listed(daily)
+    traded = listed & ~daily["suspended"]
+    for f in schema.DAILY_FLOAT_FIELDS:
+        v = daily[f]
+        assert v.where(~traded).isna().all().all(), f
+    for f in [
+        "open",
+        "high",
+        "low",
+        "close",
+        "pre_close",
+        "vol",
+        "amount",
+        "adj_factor",
+        "turnover_rate",
+        "float_share",
+        "total_share",
+        "total_mv",
+        "circ_mv",
+    ]:
+        assert daily[f].where(traded).notna().sum().sum() == traded.sum().sum(), f
+    assert not (daily["suspended"] & ~listed).any().any()
+    assert not (daily["is_st"] & ~listed).any().any()
+    assert ((daily["industry"] == 0) == ~listed).all().all()
+    assert set(np.unique(daily["industry"].values)) - {0} <= set(schema.SW_L1)
+
+
+def test_suspensions_of_varied_lengths(daily) -> None:
+    s = daily["suspended"].to_numpy().astype(np.int8)
+    padded = np.vstack([np.zeros((1, s.shape[1]), np.int8), s, np.zeros((1, s.shape[1]), np.int8)])
+    edges = np.diff(padded, axis=0)
+    runs = []
+    for j in range(s.shape[1]):  # test code: runs per asset
+        starts = np.flatnonzero(edges[:, j] == 1)
+        ends = np.flatnonzero(edges[:, j] == -1)
+        runs.extend(ends - starts)
+    runs = np.array(runs)
+    assert (runs == 1).sum() >= 10
+    assert ((runs >= 2) & (runs <= 10)).sum() >= 5
+    assert (runs >= 40).sum() >= 2
+    share = s.mean()
+    assert 0.003 < share < 0.08
+
+
+def test_industry_changes_exist(daily) -> None:
+    ind = daily["industry"].where(daily["industry"] != 0)
+    n_codes = ind.nunique()
+    assert (n_codes >= 2).sum() >= 3
+    assert len(np.unique(ind.to_numpy()[np.isfinite(ind.to_numpy())])) >= 15
+
+
+# ---------------------------------------------------------------- prices and limits
+def _check_limits(d: dict[str, pd.DataFrame]) -> None:
+    up_f, dn_f = _expected_limit(d)
+    traded = d["close"].notna()
+    pc = d["pre_close"]
+    exp_up = np.round(pc * (1 + up_f), 2)
+    exp_dn = np.round(pc * (1 - dn_f), 2).clip(lower=0.01)
+    up, dn = d["up_limit"], d["down_limit"]
+    # NaN limits exactly where the rules say no limit applies.
+    pd.testing.assert_frame_equal(up.isna() & traded, up_f.isna() & traded)
+    np.testing.assert_allclose(up.where(traded).values, exp_up.where(traded).values, atol=1e-9)
+    np.testing.assert_allclose(dn.where(traded).values, exp_dn.where(traded).values, atol=1e-9)
+    for f in ("open", "high", "low", "close", "pre_close", "up_limit", "down_limit"):
+        v = d[f].values
+        cents = v * 100
+        ok = np.isfinite(v)
+        assert np.all(np.abs(cents[ok] - np.round(cents[ok])) < 1e-6), f
+    has = up.notna()
+    for f in ("open", "high", "low", "close"):
+        assert (d[f].where(has) <= up.where(has) + 1e-9).where(has, True).all().all(), f
+        assert (d[f].where(has) >= dn.where(has) - 1e-9).where(has, True).all().all(), f
+    o, h, lo, c = d["open"], d["high"], d["low"], d["close"]
+    assert ((h >= np.maximum(o, c) - 1e-9) | ~traded).all().all()
+    assert ((lo <= np.minimum(o, c) + 1e-9) | ~traded).all().all()
+    assert ((lo > 0) | ~traded).all().all()
+
+
+def test_limits_fixture(daily) -> None:
+    _check_limits(daily)
+
+
+def test_limits_recent(recent) -> None:
+    _check_limits(recent)
+
+
+def test_chinext_20pct_only_after_reform(recent) -> None:
+    c = recent["_coords"]
+    cy = c.index[c["board"] == "chinext"]
+    days = _days_since_listing(recent)[cy]
+    ratio = (recent["up_limit"][cy] / recent["pre_close"][cy]).where(days > 0)
+    ratio = ratio.stack().dropna()
+    dates = ratio.index.get_level_values(0)
+    before = ratio[dates < CHINEXT_REFORM]
+    after = ratio[dates >= CHINEXT_REFORM]
+    assert len(before) > 100 and len(after) > 100
+    assert (before < 1.11).all()  # 10% (5% when ST)
+    assert ((before - 1.1).abs() < 0.01).mean() > 0.8
+    assert ((after - 1.2).abs() < 0.01).all()
+    # Old-rule ChiNext IPOs (before the reform) had a +44% day-one cap.
+    first = (days == 0) & recent["up_limit"][cy].notna()
+    cap = _at(recent["up_limit"][cy] / recent["pre_close"][cy], first)
+    assert len(cap) >= 1 and np.allclose(cap, 1.44, atol=0.01)
+
+
+def test_st_limit_is_5pct_on_main_board(daily) -> None:
+    c = daily["_coords"]
+    main = c.index[c["board"] == "main"]
+    days = _days_since_listing(daily)[main]
+    st = daily["is_st"][main] & daily["close"][main].notna() & (days > 0)
+    assert st.sum().sum() > 100
+    np.testing.assert_allclose(
+        _at(daily["up_limit"][main], st), _at(np.round(daily["pre_close"][main] * 1.05, 2), st)
+    )
+    assert 0.005 < daily["is_st"].values.mean() < 0.12
+
+
+def test_new_listings(recent) -> None:
+    c = recent["_coords"]
+    start = recent["close"].index[0]
+    star = c.index[(c["board"] == "star") & (c["list_date"] > start)]
+    assert len(star) >= 1
+    days = _days_since_listing(recent)
+    for a in star:
+        first5 = (days[a] >= 0) & (days[a] < 5) & recent["close"][a].notna()
+        assert recent["up_limit"][a][first5].isna().all()
+    # IPO pops: first-day returns are large on average.
+    first = (days == 0) & recent["close"].notna()
+    r1 = _at(recent["close"] / recent["pre_close"] - 1, first)
+    assert r1.mean() > 0.2
+
+
+def test_realistic_share_of_limit_closes(daily) -> None:
+    traded = daily["close"].notna()
+    n = traded.sum().sum()
+    up = ((daily["close"] == daily["up_limit"]) & traded).sum().sum() / n
+    dn = ((daily["close"] == daily["down_limit"]) & traded).sum().sum() / n
+    assert 0.003 < up < 0.05
+    assert 0.001 < dn < 0.03
+
+
+def test_pre_close_and_adj_factor(daily) -> None:
+    close, pc, adj = daily["close"], daily["pre_close"], daily["adj_factor"]
+    last = close.ffill()
+    prev_close = last.shift(1)
+    prev_adj = adj.ffill().shift(1)
+    traded = close.notna() & prev_close.notna()
+    action = (adj / prev_adj - 1).abs() > 1e-12
+    same = traded & ~action
+    # Without a corporate action pre_close is the last traded close (also across suspensions).
+    assert same.to_numpy().sum() > 10000
+    np.testing.assert_allclose(_at(pc, same), _at(prev_close, same))
+    ex = traded & action
+    assert ex.sum().sum() >= 20  # dividends / bonus shares happen
+    # On an ex-date the adjustment factor moves by last close / pre_close.
+    np.testing.assert_allclose(_at(adj / prev_adj, ex), _at(prev_close / pc, ex), rtol=1e-9)
+    assert (_at(pc, ex) < _at(prev_close, ex)).all()
+    # Total return through adj_factor is continuous: adjusted returns are plain returns.
+    r_adj = (close * adj) / (prev_close * prev_adj) - 1
+    r = close / pc - 1
+    np.testing.assert_allclose(_at(r_adj, traded), _at(r, traded), atol=1e-9)
+
+
+# ---------------------------------------------------------------- valuations
+def test_valuation_identities(daily) -> None:
+    c = daily["close"]
+    np.testing.assert_allclose(daily["total_mv"].values, (c * daily["total_share"]).values)
+    np.testing.assert_allclose(daily["circ_mv"].values, (c * daily["float_share"]).values)
+    np.testing.assert_allclose(
+        daily["turnover_rate"].values, (daily["vol"] / daily["float_share"]).values
+    )
+    vwap = daily["amount"] * 10 / daily["vol"]
+    traded = c.notna()
+    assert ((vwap <= daily["high"] + 1e-9) & (vwap >= daily["low"] - 1e-9) | ~traded).all().all()
+    assert (daily["float_share"] <= daily["total_share"] + 1e-9).where(traded, True).all().all()
+    pe = daily["pe_ttm"]
+    assert (pe.dropna(how="all", axis=1) > 0).where(pe.notna(), True).all().all()
+    assert 10 < np.nanmedian(pe.values) < 120
+    assert 0.5 < np.nanmedian(daily["pb"].values) < 10
+
+
+def _ttm_reference(fund: pd.DataFrame, asset: str, date: pd.Timestamp) -> tuple[float, float]:
+    """TTM n_income_attr_p and equity known strictly before ``date`` (plain pandas)."""
+    f = fund[(fund["asset"] == asset) & (fund["ann_date"] < date)]
+    if f.empty:
+        return np.nan, np.nan
+    f = f.sort_values(["ann_date", "update_flag"]).groupby("end_date").last()
+    L = f.index.max()
+    ytd = f["n_income_attr_p"]
+    equity = f.loc[L, "total_hldr_eqy"]
+    if L.month == 12:
+        return ytd[L], equity
+    prev_annual = pd.Timestamp(year=L.year - 1, month=12, day=31)
+    same_q = L - pd.DateOffset(years=1) + pd.offsets.MonthEnd(0)
+    if prev_annual not in ytd.index or same_q not in ytd.index:
+        return np.nan, equity
+    return ytd[L] + ytd[prev_annual] - ytd[same_q], equity
+
+
+def test_pe_pb_consistent_with_point_in_time_statements(market, daily) -> None:
+    fund = market["fundamentals"].to_dataset().load().to_dataframe()
+    traded = daily["close"].notna() & daily["pb"].notna()
+    cells = traded.stack()
+    cells = cells[cells].index.to_list()
+    rng = np.random.default_rng(0)
+    picks = [cells[i] for i in rng.choice(len(cells), 60, replace=False)]
+    n_pe = 0
+    for date, asset in picks:
+        ttm, equity = _ttm_reference(fund, asset, date)
+        mv = daily["total_mv"].loc[date, asset] * 1e4
+        np.testing.assert_allclose(daily["pb"].loc[date, asset], mv / equity, rtol=1e-9)
+        pe = daily["pe_ttm"].loc[date, asset]
+        if np.isfinite(ttm) and ttm > 0:
+            np.testing.assert_allclose(pe, mv / ttm, rtol=1e-9)
+            n_pe += 1
+        else:
+            assert np.isnan(pe)
+    assert n_pe >= 30
+
+
+# ---------------------------------------------------------------- fundamentals
+def test_announcements_and_restatements(market) -> None:
+    f = market["fundamentals"].to_dataset().load().to_dataframe()
+    assert (f["ann_date"] > f["end_date"]).all()
+    first = f[f["update_flag"] == 0]
+    m = first["end_date"].dt.month
+    y = first["end_date"].dt.year
+    deadline = pd.to_datetime(
+        pd.DataFrame(
+            {
+                "year": np.where(m == 12, y + 1, y),
+                "month": m.map({3: 4, 6: 8, 9: 10, 12: 4}),
+                "day": m.map({3: 30, 6: 31, 9: 31, 12: 30}),
+            }
+        )
+    )
+    assert (first["ann_date"].values <= deadline.values).all()
+    assert set(m) == {3, 6, 9, 12}
+    # One first announcement per (asset, period).
+    assert not first.duplicated(["asset", "end_date"]).any()
+    # Restatements come later than the first announcement of the same period.
+    rest = f[f["update_flag"] == 1]
+    assert 0.01 < len(rest) / len(f) < 0.06
+    j = rest.merge(first, on=["asset", "end_date"], suffixes=("", "_first"))
+    assert len(j) == len(rest)
+    assert (j["ann_date"] > j["ann_date_first"]).all()
+    assert (j["revenue"] != j["revenue_first"]).all()
+    # Many annual and Q1 reports in the last two weeks of April.
+    april = first[first["ann_date"].dt.month == 4]
+    late = (april["ann_date"].dt.day >= 16).mean()
+    assert late > 0.5
+    # Every asset listed during the window reports.
+    assert f["asset"].nunique() >= 0.95 * market["daily"].sizes["asset"]
+    # Cumulative YTD: Q4 revenue YTD exceeds Q3 YTD for the same firm and year.
+    rev = first.pivot_table(index=["asset", first["end_date"].dt.year], columns=m, values="revenue")
+    full = rev.dropna()
+    assert (full[12] > full[9]).all() and (full[9] > full[6]).all() and (full[6] > full[3]).all()
+
+
+# ---------------------------------------------------------------- indices
+def test_index_weights_and_constituents(market, daily) -> None:
+    ix = market["index"].to_dataset().load()
+    w = ix["weight"]
+    c = daily["_coords"]
+    dates = ix["date"].values
+    listed_at = (dates[:, None] >= c["list_date"].values[None, :]) & (
+        np.isnat(c["delist_date"].values)[None, :]
+        | (dates[:, None] < c["delist_date"].values[None, :])
+    )
+    for code in schema.INDICES:
+        wk = w.sel(index=code).values
+        exists = np.isfinite(wk).any(axis=1)
+        assert exists.sum() > 0.9 * len(dates), code
+        s = np.nansum(wk[exists], axis=1)
+        np.testing.assert_allclose(s, 1.0, atol=1e-9, err_msg=code)
+        members = wk > 0
+        assert not (members & ~listed_at).any(), code
+        assert np.isfinite(ix["close"].sel(index=code).values[exists]).all()
+    members = (w > 0).sum("asset").to_pandas()
+    # CSI All Share holds every stock listed before the date.
+    n_listed = (listed_at & (dates[:, None] > c["list_date"].values[None, :])).sum(axis=1)
+    np.testing.assert_array_equal(members["000985.CSI"].values, n_listed)
+    # Size indices do not overlap.
+    csi = [w.sel(index=k).values > 0 for k in ("000300.SH", "000905.SH", "000852.SH", "932000.CSI")]
+    total = sum(m.astype(int) for m in csi)
+    assert total.max() <= 1
+    # SSE 50 is Shanghai-only, ChiNext Index ChiNext-only.
+    sh = c["exchange"].to_numpy(dtype=str) == "SH"
+    assert not (w.sel(index="000016.SH").values > 0)[:, ~sh].any()
+    cy = c["board"].to_numpy(dtype=str) == "chinext"
+    assert not (w.sel(index="399006.SZ").values > 0)[:, ~cy].any()
+    # Membership changes, mostly at the June / December reviews.
+    m300 = w.sel(index="000300.SH").values > 0
+    changes = np.flatnonzero((m300[1:] != m300[:-1]).any(axis=1)) + 1
+    assert len(changes) >= 3
+    months = pd.DatetimeIndex(dates[changes]).month
+    assert np.isin(months, [6, 12]).mean() >= 0.5
+    # Index returns chain constituents' returns with the previous day's weights.
+    r = (daily["close"] / daily["pre_close"] - 1).fillna(0.0).values
+    wk = w.sel(index="000300.SH").values
+    close = ix["close"].sel(index="000300.SH").values
+    ok = np.isfinite(wk[:-1]).all(axis=1) & np.isfinite(close[:-1])
+    expect = close[:-1] * (1 + np.nansum(wk[:-1] * r[1:], axis=1))
+    np.testing.assert_allclose(close[1:][ok], expect[ok], rtol=1e-9)
+    # Index valuations aggregate the constituents.
+    tmv = daily["total_mv"].ffill().values
+    got = ix["total_mv"].sel(index="000300.SH").values
+    exp_tmv = np.nansum(np.where(wk > 0, tmv, 0.0), axis=1)
+    sel = np.isfinite(got)
+    np.testing.assert_allclose(got[sel], exp_tmv[sel], rtol=1e-9)
+    hi, lo = ix["high"].values, ix["low"].values
+    o, cl = ix["open"].values, ix["close"].values
+    fin = np.isfinite(cl)
+    assert (hi[fin] >= np.maximum(o, cl)[fin] - 1e-9).all()
+    assert (lo[fin] <= np.minimum(o, cl)[fin] + 1e-9).all()
+
+
+# ---------------------------------------------------------------- planted effects
+def test_planted_reversal_value_quality(daily) -> None:
+    lr = _log_returns(daily).fillna(0.0)
+    cum = lr.cumsum()
+    traded = daily["close"].notna()
+    past20 = (cum - cum.shift(20)).where(traded)
+    fwd20 = (cum.shift(-20) - cum).where(traded)
+    ic_rev = _rank_ic(past20, fwd20)
+    assert len(ic_rev) > 50
+    assert ic_rev.mean() < -0.02, ic_rev.mean()
+    ic_pb = _rank_ic(daily["pb"], fwd20)
+    assert ic_pb.mean() < 0, ic_pb.mean()
+    roe = daily["pb"] / daily["pe_ttm"]  # = TTM net profit / equity, for profitable firms
+    ic_roe = _rank_ic(roe, fwd20)
+    assert ic_roe.mean() > 0, ic_roe.mean()
+
+
+def test_offshore_leads_and_macro(market, real_data_dir: Path) -> None:
+    o = market["offshore"].to_dataset().load().to_pandas()
+    assert (o > 0).all().all()
+    r_next = o["a50_spot"].pct_change().shift(-1)
+    basis = o["a50_fut"] / o["a50_spot"] - 1
+    assert basis.corr(r_next) > 0.05
+    assert 0.7 < o["hkd_cny"].min() and o["hkd_cny"].max() < 1.1
+    etf_gap = o["a50_etf"] * o["hkd_cny"] * 1000 / o["a50_spot"] - 1
+    assert etf_gap.abs().max() < 0.1
+    assert etf_gap.corr(r_next) > 0.02
+
+    y = market["macro"]["cgb_10y"].to_pandas()
+    real = pd.read_csv(real_data_dir / "cn_gov_bond_10y_yield_2002_2024.csv", parse_dates=["date"])
+    real = real.set_index("date")["yield_pct"]
+    common = y.index.intersection(real.index)
+    assert len(common) > 0.9 * len(y)
+    np.testing.assert_allclose(y[common].values, real[common].values)
+    assert "real" in market["macro"].attrs["cgb_10y_source"]
+
+
+def test_store_passes_verify(market_path: Path) -> None:
+    report = qd.verify(market_path)
+    assert report.ok, str(report)
