@@ -149,7 +149,7 @@ def tier_returns(
     size = np.bincount(cell[ranked], minlength=n_rows * n_codes)
     big = size[cell] >= min_count
     use = ranked & big & np.isfinite(entry_close) & np.isfinite(period_ret)
-    t_idx = np.where(use, tier.astype(np.int64) - 1, 0)
+    t_idx = np.where(use, np.nan_to_num(tier, nan=1.0), 1.0).astype(np.int64) - 1
     key = cell * tiers + t_idx
     sums = np.bincount(key[use], weights=period_ret[use], minlength=n_rows * n_codes * tiers)
     cnts = np.bincount(key[use], minlength=n_rows * n_codes * tiers)

@@ -515,6 +515,36 @@ class Model:
             mcap=mcap,
         )
 
+    def backtest(
+        self,
+        market: MarketLike,
+        dates: Sequence[Any] | pd.DatetimeIndex,
+        *,
+        inputs: Mapping[str, xr.DataArray] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Back-test the model's weights with :func:`quantdask.backtest`.
+
+        Parameters
+        ----------
+        market : str, os.PathLike or xarray.DataTree
+            The market.
+        dates : sequence of date-like
+            Rebalance dates.
+        inputs : mapping, optional
+            User-supplied panels for input factors.
+        **kwargs
+            Passed to :func:`quantdask.backtest` (``costs``, ``benchmark``, ``start``, ...).
+
+        Returns
+        -------
+        quantdask.BacktestResult
+        """
+        from quantdask.portfolio import backtest
+
+        market = as_market(market)
+        return backtest(market, self.weights(market, dates, inputs=inputs), **kwargs)
+
 
 def _group_margin(rev: np.ndarray, cost: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Aggregate gross margin ``sum(rev - cost) / sum(rev)`` of each (row, group)."""
