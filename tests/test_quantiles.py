@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import quantdask as qd
 from quantdask.testing import raise_if_dask_computes
@@ -140,3 +142,31 @@ def test_quantile_bad_input():
         qd.quantile_returns(fx, fy, quantiles=2.5)
     with pytest.raises(ValueError, match="bucket_on"):
         qd.quantile_returns(fx, fy, bucket_on="forward")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 8) | st.just(-1), min_size=1, max_size=40),
+    q=st.integers(2, 10),
+)
+def test_factor_quantiles_properties(values, q):
+    """Buckets are 1..q, monotone in the factor, ties share a bucket, sizes balanced, and
+    equal to pandas.qcut on ranks when there are no ties (-1 stands for a missing value)."""
+    x = np.array([np.nan if v < 0 else float(v) for v in values])
+    got = qd.factor_quantiles(xr.DataArray(x[None, :], dims=("date", "asset")), quantiles=q)
+    b = got.values[0]
+    ok = np.isfinite(x)
+    assert np.array_equal(np.isfinite(b), ok & (ok.sum() >= q))
+    if ok.sum() < q:
+        return
+    xv, bv = x[ok], b[ok]
+    assert set(np.unique(bv)) <= set(range(1, q + 1))
+    order = np.argsort(xv, kind="stable")
+    assert np.all(np.diff(bv[order]) >= 0)
+    for v in np.unique(xv):
+        assert len(set(bv[xv == v])) == 1
+    if len(np.unique(xv)) == len(xv):
+        want = pd.qcut(pd.Series(xv).rank(), q, labels=False).to_numpy() + 1.0
+        np.testing.assert_array_equal(bv, want)
+        sizes = np.bincount(bv.astype(int), minlength=q + 1)[1:]
+        assert sizes.max() - sizes.min() <= 1

@@ -20,8 +20,8 @@ def _check_quantiles(quantiles: int) -> int:
 def _bucket_kernel(x: np.ndarray, *, quantiles: int) -> np.ndarray:
     """Bucket 1..q per cell from the row's average ranks; NaN where x is not finite.
 
-    Matches ``pd.qcut(ranks, q, labels=False) + 1`` with ``ranks`` the average ranks
-    ``1..n`` of the finite values: bucket ``b`` (0-based) holds ranks in
+    Matches ``pd.qcut(ranks, q, labels=False) + 1`` (without ties) with ``ranks`` the
+    average ranks ``1..n`` of the finite values: bucket ``b`` (0-based) holds ranks in
     ``(1 + b (n-1) / q, 1 + (b+1) (n-1) / q]``, the lowest edge included. Computed in
     integer arithmetic on doubled ranks, so edges are exact.
     """
@@ -83,9 +83,12 @@ def factor_quantiles(
     Bucket convention: per date, rank the finite factor values with average ranks
     (``r = 1..n``, ties share a rank) and cut the ranks like
     ``pandas.qcut(ranks, quantiles, labels=False) + 1``: bucket ``b`` holds ranks in
-    ``(1 + (b-1)(n-1)/q, 1 + b(n-1)/q]`` with the lowest rank in bucket 1. Tied values
-    therefore always share a bucket. Lookback 0, no look-ahead; rechunks to one chunk
-    along ``asset``.
+    ``(1 + (b-1)(n-1)/q, 1 + b(n-1)/q]`` with the lowest rank in bucket 1 (edges are
+    compared in exact integer arithmetic). Without ties this is exactly
+    ``pandas.qcut(s.rank(), q, labels=False) + 1``. Tied values share their average rank and
+    therefore always share a bucket; with ties pandas' ``qcut`` interpolates its edges between
+    the tied rank values and can put a tie group one bucket off from this rule (or refuse
+    duplicate edges). Lookback 0, no look-ahead; rechunks to one chunk along ``asset``.
     """
     q = _check_quantiles(quantiles)
     factor = _one_asset_chunk(_check_panel(factor, "factor", asset), asset)
