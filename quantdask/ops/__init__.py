@@ -7,6 +7,7 @@ rechunk ``asset`` to one chunk per date block. Every op declares ``op.lookback(*
 """
 
 from quantdask.ops.cs import cs_neutralize, cs_quantile, cs_rank, cs_winsorize, cs_zscore
+from quantdask.ops.resample import resample_bars
 from quantdask.ops.ts import (
     daily_returns,
     lookback,
@@ -42,6 +43,7 @@ __all__ = [
     "daily_returns",
     "lookback",
     "period_ids",
+    "resample_bars",
     "ts_argmax",
     "ts_argmin",
     "ts_corr",
