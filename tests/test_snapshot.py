@@ -1,0 +1,140 @@
+"""qd.snapshot: the broad-index daily report, against pandas/scipy references on the store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import quantdask as qd
+from quantdask.factors.snapshot import SNAPSHOT_MEASURES
+from quantdask.io import schema
+
+DAY = pd.Timestamp("2019-12-31")
+
+
+@pytest.fixture(scope="module")
+def snap(market):
+    return qd.snapshot(market, DAY)
+
+
+def index_frame(market, field: str) -> pd.DataFrame:
+    da = market["index"][field]
+    return pd.DataFrame(
+        da.values, index=pd.DatetimeIndex(da["date"].values), columns=da["index"].values
+    )
+
+
+def test_frame_shape_and_names(market, snap):
+    codes = [str(c) for c in market["index"]["index"].values]
+    f = snap.frame
+    assert snap.date == DAY
+    assert list(f.index) == codes and f.index.name == "index"
+    assert list(f["name"]) == [schema.INDICES[c] for c in codes]
+    for col in (
+        "streak_D",
+        "streak_Y",
+        "close_vs_ma_5",
+        "close_vs_ma_250",
+        "close_vs_high_250",
+        "close_vs_low_250",
+        "turnover",
+        "amount_share",
+        "ret_skew_250",
+        "ret_kurt_vs_5y_250",
+        "risk_premium",
+        "risk_premium_pct_250",
+        "risk_premium_pct_1250",
+        "risk_premium_band_m2",
+        "risk_premium_band_2",
+        "equity_bond_signal_1250",
+        "pe_ttm_pct_all",
+        "dv_ttm_pct_1250",
+        "below_book_ratio",
+    ):
+        assert col in f.columns, col
+    assert all(f[c].dtype == np.float64 for c in f.columns if c != "name")
+
+
+def test_values_against_pandas(market, snap):
+    f = snap.frame
+    close = index_frame(market, "close").loc[:DAY]
+    ma20 = close.rolling(20).mean().iloc[-1]
+    np.testing.assert_allclose(f["close_vs_ma_20"], ((close.iloc[-1] - ma20) / ma20 * 100).values)
+    high = index_frame(market, "high").loc[:DAY].iloc[-250:].max()
+    np.testing.assert_allclose(
+        f["close_vs_high_250"], ((close.iloc[-1] - high) / high * 100).values
+    )
+
+    amount = index_frame(market, "amount").loc[DAY]
+    np.testing.assert_allclose(f["amount_share"], (amount / amount["000985.CSI"] * 100).values)
+
+    # float-share weighted turnover over the day's constituents, in long format
+    w = market["index"]["weight"].sel(date=DAY).to_pandas().stack().rename("w").reset_index()
+    d = market["daily"].to_dataset()[["float_share", "turnover_rate"]].sel(date=DAY).to_pandas()
+    long = w.merge(d, left_on="asset", right_index=True)
+    long = long[(long["w"] > 0) & long["float_share"].notna() & long["turnover_rate"].notna()]
+    ref = long.groupby("index").apply(
+        lambda g: (g["float_share"] * g["turnover_rate"]).sum() / g["float_share"].sum(),
+        include_groups=False,
+    )
+    np.testing.assert_allclose(f["turnover"], ref.reindex(f.index).values)
+
+    pe = index_frame(market, "pe_ttm").loc[:DAY]
+    y10 = market["macro"]["cgb_10y"].to_pandas().loc[:DAY].ffill(limit=5)
+    rp = (100 / pe).sub(y10, axis=0)
+    np.testing.assert_allclose(f["risk_premium"], rp.iloc[-1].values)
+    for window, col in ((250, "pe_ttm_pct_250"), (1250, "pe_ttm_pct_1250")):
+        ref = [
+            stats.percentileofscore(pe[c].iloc[-window:], pe[c].iloc[-1], kind="mean") for c in pe
+        ]
+        np.testing.assert_allclose(f[col], ref)
+    ref_all = [stats.percentileofscore(pe[c].dropna(), pe[c].iloc[-1], kind="mean") for c in pe]
+    np.testing.assert_allclose(f["pe_ttm_pct_all"], ref_all)
+    pct5 = np.array(
+        [stats.percentileofscore(rp[c].iloc[-1250:], rp[c].iloc[-1], kind="mean") for c in rp]
+    )
+    np.testing.assert_allclose(f["risk_premium_pct_1250"], pct5)
+    np.testing.assert_array_equal(
+        f["equity_bond_signal_1250"], np.where(pct5 > 80, 1.0, np.where(pct5 < 20, -1.0, 0.0))
+    )
+    last_year = rp.iloc[-250:]
+    np.testing.assert_allclose(
+        f["risk_premium_band_m2"], (last_year.mean() - 2 * last_year.std()).values
+    )
+    # daily streak: count back over the last closes by hand
+    diffs = np.sign(close.diff().iloc[-30:].to_numpy())
+    for j, code in enumerate(close.columns):
+        s, k = diffs[-1, j], 0
+        while s != 0 and k < len(diffs) and diffs[-1 - k, j] == s:
+            k += 1
+        assert f.loc[code, "streak_D"] == s * k
+
+
+def test_no_lookahead_and_date_snapping(market):
+    day = pd.Timestamp("2018-06-29")
+    full = qd.snapshot(market, day)
+    cut = qd.snapshot(market.sel(date=slice(None, day)), day)
+    pd.testing.assert_frame_equal(full.frame, cut.frame, rtol=1e-7)
+    dates = pd.DatetimeIndex(market["index"]["date"].values)
+    sunday = pd.Timestamp("2018-07-01")
+    assert sunday not in dates
+    assert qd.snapshot(market, sunday).date == dates[dates <= sunday][-1]
+    with pytest.raises(ValueError, match="before the market's first date"):
+        qd.snapshot(market, "2000-01-01")
+
+
+def test_renderings(snap):
+    md = snap.to_markdown()
+    lines = md.strip().splitlines()
+    assert lines[0] == "**Broad-index snapshot, 2019-12-31**"
+    assert lines[2].startswith("| measure | SSE 50 | CSI 300 |")
+    assert len(lines) == 4 + len(SNAPSHOT_MEASURES)
+    assert any(line.startswith("| equity-bond signal |") for line in lines)
+    assert all(line.count("|") == lines[2].count("|") for line in lines[2:])
+    html = snap.to_html()
+    assert "<table" in html and "CSI All Share" in html and "2019-12-31" in html
+    assert snap._repr_html_() == html
+    labelled = snap.labelled()
+    assert set(labelled["equity-bond signal"]) <= {"opportunity", "danger", "neutral", ""}
