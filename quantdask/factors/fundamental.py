@@ -665,10 +665,24 @@ def lifecycle(market: xr.DataTree) -> xr.DataArray:
 
     Notes
     -----
-    Codes: 1 introduction, 2 growth, 3 mature, 4 shake-out, 5 decline (table in FACTORS.md
-    section 3 and :func:`lifecycle_codes`), from TTM ``n_cashflow_act`` (CFO),
-    ``n_cashflow_inv_act`` (CFI), ``n_cash_flows_fnc_act`` (CFF); a zero cash flow counts as
-    positive. Lookback 0; no look-ahead.
+    Codes (float, NaN when any cash flow is unknown), the table of FACTORS.md section 3:
+
+    ====  =====  =====  =====  ============
+    code  CFO    CFI    CFF    stage
+    ====  =====  =====  =====  ============
+    1     neg    neg    pos    introduction
+    2     pos    neg    pos    growth
+    3     pos    neg    neg    mature
+    4     neg    neg    neg    shake-out
+    4     pos    pos    pos    shake-out
+    4     pos    pos    neg    shake-out
+    5     neg    pos    pos    decline
+    5     neg    pos    neg    decline
+    ====  =====  =====  =====  ============
+
+    CFO, CFI, CFF are the TTM ``n_cashflow_act``, ``n_cashflow_inv_act`` and
+    ``n_cash_flows_fnc_act`` of the latest report known on the date; a zero cash flow counts
+    as positive. Lookback 0; no look-ahead. :data:`LIFECYCLE_STAGES` maps codes to names.
     """
     cfo = _ttm(market, "n_cashflow_act")
     cfi = _ttm(market, "n_cashflow_inv_act")
