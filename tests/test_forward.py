@@ -149,3 +149,26 @@ def test_forward_returns_on_market(market):
     blocked = blocked | (up.notna() & (close >= up - 0.005))
     want = want.where(~blocked.shift(-1, fill_value=True)).iloc[:300]
     pd.testing.assert_frame_equal(got, want, check_names=False, rtol=1e-9, atol=1e-12)
+
+
+def test_forward_returns_on_market_is_lazy(market):
+    with raise_if_dask_computes():
+        fwd = qd.forward_returns(market, periods=(1, 5, 20))
+        close = market["daily"]["close"]
+        qd.ic(-(close / close.shift(date=20) - 1.0), fwd["fwd_ret_20"])
+
+
+@pytest.mark.parametrize("h", [1, 5])
+def test_forward_return_uses_only_its_window(h):
+    """fwd_ret_h at t depends on nothing after t+1+h and nothing before t+1 except the
+    pre_close chain: cutting the panel to [t-3, t+1+h] leaves the value unchanged."""
+    ds = random_daily(seed=5, n_dates=50)
+    full = qd.forward_returns(ds, periods=h)[f"fwd_ret_{h}"]
+    for t in (3, 17, 30):
+        cut = ds.isel(date=slice(t - 3, t + 2 + h))
+        part = qd.forward_returns(cut, periods=h)[f"fwd_ret_{h}"]
+        np.testing.assert_allclose(
+            part.sel(date=ds["date"][t]).values, full.isel(date=t).values, rtol=1e-12
+        )
+        # the last h+1 dates of a cut panel have no complete window
+        assert np.isnan(part.isel(date=slice(-(h + 1), None)).values).all()
