@@ -1,0 +1,138 @@
+"""Kernels on plain numpy: references, state carrying, serial vs parallel builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from quantdask.kernels import cross, moving
+
+
+def _rows(m: int = 6, n: int = 50, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(m, n))
+    a[rng.random(a.shape) < 0.2] = np.nan
+    return a
+
+
+KERNELS = {
+    "mean": (moving.move_mean, lambda r: r.mean()),
+    "sum": (moving.move_sum, lambda r: r.sum()),
+    "std": (moving.move_std, lambda r: r.std()),
+    "min": (moving.move_min, lambda r: r.min()),
+    "max": (moving.move_max, lambda r: r.max()),
+    "skew": (moving.move_skew, lambda r: r.skew()),
+    "kurt": (moving.move_kurt, lambda r: r.kurt()),
+    "q75": (lambda a, w, mc: moving.move_quantile(a, w, mc, 0.75), lambda r: r.quantile(0.75)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize(("window", "min_count"), [(5, 5), (8, 4), (70, 30)])
+def test_kernel_vs_pandas(name: str, window: int, min_count: int) -> None:
+    """Time along the last axis; windows longer than the array are NaN-padded, not errors."""
+    kernel, agg = KERNELS[name]
+    a = _rows()
+    expected = agg(pd.DataFrame(a.T).rolling(window, min_periods=min_count)).to_numpy().T
+    np.testing.assert_allclose(kernel(a, window, min_count), expected, rtol=1e-9, equal_nan=True)
+
+
+def test_percentile_matches_scipy() -> None:
+    a = np.round(_rows(m=3, n=40), 1)  # rounding makes ties
+    w = 9
+    out = moving.move_percentile(a, w, 3)
+    for i in range(a.shape[0]):
+        for t in range(a.shape[1]):
+            win = a[i, max(0, t - w + 1) : t + 1]
+            v = win[~np.isnan(win)]
+            if np.isnan(a[i, t]) or len(v) < 3:
+                assert np.isnan(out[i, t])
+            else:
+                exp = scipy.stats.percentileofscore(v, a[i, t], kind="mean")
+                assert out[i, t] == pytest.approx(exp)
+
+
+def test_corr_cov_pairwise() -> None:
+    a, b = _rows(seed=1), _rows(seed=2)
+    for j in range(a.shape[0]):
+        sa, sb = pd.Series(a[j]), pd.Series(b[j])
+        np.testing.assert_allclose(
+            moving.move_corr(a, b, 7, 4)[j],
+            sa.rolling(7, min_periods=4).corr(sb).to_numpy(),
+            rtol=1e-9,
+            equal_nan=True,
+        )
+        np.testing.assert_allclose(
+            moving.move_cov(a, b, 7, 4)[j],
+            sa.rolling(7, min_periods=4).cov(sb).to_numpy(),
+            rtol=1e-9,
+            equal_nan=True,
+        )
+
+
+def test_moments_stable_on_price_levels() -> None:
+    """Power sums are shifted, so large price levels do not cancel away the moments."""
+    rng = np.random.default_rng(3)
+    a = 1e4 + np.cumsum(rng.normal(size=(2, 400)), axis=1)
+    ref = pd.DataFrame(a.T).rolling(60).skew().to_numpy().T
+    np.testing.assert_allclose(moving.move_skew(a, 60, 60), ref, rtol=1e-6, equal_nan=True)
+
+
+def test_constant_window_skew_is_nan() -> None:
+    a = np.array([[1.0, 1.0, 1.0, 1.0, 2.0]])
+    out = moving.move_skew(a, 4, 4)
+    assert np.isnan(out[0, 3]) and np.isfinite(out[0, 4])
+
+
+def test_scans_carry_state_exactly() -> None:
+    rng = np.random.default_rng(4)
+    close = 100 + np.cumsum(rng.choice([-1.0, 0.0, 1.0], size=(3, 60)), axis=1)
+    close[rng.random(close.shape) < 0.2] = np.nan
+    period = (np.arange(60) // 4).astype(float)
+    whole, _ = moving.streak_scan(close, period)
+    first, state = moving.streak_scan(close[:, :25], period[:25])
+    second, _ = moving.streak_scan(close[:, 25:], period[25:], state)
+    np.testing.assert_array_equal(np.hstack([first, second]), whole)
+
+    whole, _ = moving.ewm_mean_scan(close, 0.2, 3, False)
+    first, state = moving.ewm_mean_scan(close[:, :17], 0.2, 3, False)
+    second, _ = moving.ewm_mean_scan(close[:, 17:], 0.2, 3, False, state)
+    np.testing.assert_allclose(np.hstack([first, second]), whole, rtol=1e-12, equal_nan=True)
+
+
+def test_compress_valid_and_shift() -> None:
+    valid = np.array([[True, False, True, False, True]])
+    idx = moving.compress_valid(valid)
+    assert idx.tolist() == [[1, 3, 0, 2, 4]]  # invalid first, valid in time order last
+    np.testing.assert_array_equal(
+        moving.shift(np.arange(5.0)[None], 2), [[np.nan, np.nan, 0.0, 1.0, 2.0]]
+    )
+
+
+def test_serial_and_parallel_builds_agree() -> None:
+    a = _rows(m=40, n=300, seed=5)
+    np.testing.assert_array_equal(
+        moving._move_moments.serial(a, 20, 10, 4), moving._move_moments.parallel(a, 20, 10, 4)
+    )
+    g = np.random.default_rng(6).integers(0, 3, size=(300, 40))
+    v = np.ascontiguousarray(a.T)
+    np.testing.assert_array_equal(
+        cross._rank.serial(v, g, True, 0), cross._rank.parallel(v, g, True, 0)
+    )
+
+
+def test_cross_kernels_rowwise() -> None:
+    v = np.array([[3.0, 1.0, np.nan, 2.0, 2.0, 9.0]])
+    g = np.array([[1, 1, 1, 2, 2, 0]])
+    np.testing.assert_array_equal(
+        cross.cs_rank_kernel(v, g, False), [[2.0, 1.0, np.nan, 1.5, 1.5, np.nan]]
+    )
+    ones = np.ones_like(g)
+    np.testing.assert_array_equal(
+        cross.cs_quantile_kernel(v, ones, 2), [[2.0, 1.0, np.nan, 1.0, 1.0, 2.0]]
+    )
+    z = cross.cs_zscore_kernel(v, ones)
+    valid = v[~np.isnan(v)]
+    np.testing.assert_allclose(z[~np.isnan(v)], scipy.stats.zscore(valid))
