@@ -1,6 +1,6 @@
 """The undo journal that makes ``append`` all-or-nothing on a local store.
 
-Before an append modifies a store it preserves (hard-links, or copies) every existing file the append may overwrite or
+Before an append modifies a store it copies every existing file the append may overwrite or
 delete (all ``zarr.json`` metadata documents and the stored chunk files of the regions it will
 write) into ``<store>/.quantdask-journal/files/``, together with the list of every file the
 store held. The manifest (``manifest.json``) is written last, atomically (temporary file,
@@ -80,19 +80,14 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def _preserve(src: Path, dst: Path) -> None:
-    """Keep the current content of ``src`` at ``dst``.
+    """Keep a durable copy of the current content of ``src`` at ``dst``.
 
-    A hard link costs no copy: zarr's local store replaces a chunk by writing a temporary
-    file and renaming it over the old one, so the linked inode keeps the old bytes. (The
-    interrupted-append test checks byte equality after rollback, which would catch a zarr
-    that wrote in place.) Where links are not supported the file is copied and synced.
+    A copy, not a hard link: a link is only safe while every writer replaces files by
+    rename (zarr's local store does today), and the journal must not depend on that.
     """
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-        with open(dst, "rb") as fh:
-            os.fsync(fh.fileno())
+    shutil.copy2(src, dst)
+    with open(dst, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def begin(store: Path, files_to_save: Iterable[str]) -> Path:
