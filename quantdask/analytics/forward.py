@@ -112,6 +112,8 @@ def forward_returns(
       first day after resumption carries the whole move (``pre_close`` is the previous traded
       close). A stock that is suspended or delisted at ``t + 1 + h`` is valued at its last
       traded close.
+    * Exit is marked at the close of ``t + 1 + h`` even when the stock is locked at its down
+      limit that day (a label, not a tradable P&L; the back-test enforces sell limits).
     * Windows that run past the last date of the panel are NaN.
     * Look-ahead: these are labels and look ``h + 1`` days into the future on purpose.
       Lookback: none. Chunks: any layout; the graph is a cumulative sum along ``date``
