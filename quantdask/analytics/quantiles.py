@@ -47,15 +47,19 @@ def _mean_by_bucket(
     if bucket_on_both:
         x = np.where(np.isfinite(y), x, np.nan)
     b = _bucket_kernel(x, quantiles=quantiles)
-    yok = np.isfinite(y)
-    out = np.full((*x.shape[:-1], quantiles), np.nan)
+    lead = x.shape[:-1]
+    b2 = b.reshape(-1, x.shape[-1])
+    y2 = y.reshape(-1, x.shape[-1])
+    ok = np.isfinite(b2) & np.isfinite(y2)
+    n_rows = b2.shape[0]
+    # one bincount over (row, bucket) cells: no loop over dates, assets or buckets
+    cell = (np.arange(n_rows)[:, None] * quantiles + (np.nan_to_num(b2) - 1).astype(np.int64))[ok]
+    size = n_rows * quantiles
+    cnt = np.bincount(cell, minlength=size)
+    tot = np.bincount(cell, weights=y2[ok], minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for k in range(quantiles):  # loop over buckets, never over dates or assets
-            member = (b == k + 1) & yok
-            cnt = member.sum(axis=-1)
-            tot = np.where(member, y, 0.0).sum(axis=-1)
-            out[..., k] = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
-    return out
+        out = np.where(cnt > 0, tot / cnt, np.nan)
+    return out.reshape(*lead, quantiles)
 
 
 def factor_quantiles(
