@@ -735,3 +735,75 @@ def test_append_daily_update_to_a_synthetic_store(tmp_path, market_path):
         w.isel(asset=slice(0, -1)).values,
         qd.open_market(market_path)["index"]["weight"].isel(date=-1).values,
     )
+
+
+def load_example():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "ingest_real_data", REPO / "examples" / "ingest_real_data.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_real_data_ingest_then_append(real_data_dir, tmp_path):
+    ex = load_example()
+    daily, index_daily = ex.hikyuu_daily(real_data_dir)
+    macro = ex.bond_yields(real_data_dir)
+    path = qd.ingest(
+        tmp_path / "bars.zarr",
+        daily=ex.between(daily, "2010-01-01", "2010-12-31"),
+        index_daily=ex.between(index_daily, "2010-01-01", "2010-12-31"),
+        macro=ex.between(macro, "2010-01-01", "2010-12-31"),
+    )
+    qd.append(
+        path,
+        daily=ex.between(daily, "2011-01-01", "2011-12-31"),
+        index_daily=ex.between(index_daily, "2011-01-01", "2011-12-31"),
+        macro=ex.between(macro, "2011-01-01", "2011-12-31"),
+    )
+    report = qd.verify(path)
+    assert report.ok, str(report)
+    # reference: the raw vendor file pivoted with pandas
+    raw = pd.read_csv(real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv")
+    raw["trade_date"] = pd.to_datetime(raw["trade_date"])
+    raw = raw[(raw.trade_date >= "2010-01-01") & (raw.trade_date <= "2011-12-31")]
+    traded = raw[raw.volume_lots > 0]
+    stocks = traded[traded.ts_code != "000001.SH"]
+    tree = qd.open_market(path)
+    got = tree["daily"]["close"].to_pandas()
+    ref = stocks.pivot(index="trade_date", columns="ts_code", values="close")
+    ref = ref.reindex(index=got.index, columns=got.columns)
+    np.testing.assert_array_equal(got.to_numpy(), ref.to_numpy())
+    vol = stocks.pivot(index="trade_date", columns="ts_code", values="volume_lots")
+    np.testing.assert_array_equal(
+        tree["daily"]["vol"].to_pandas().to_numpy(),
+        vol.reindex(index=got.index, columns=got.columns).to_numpy(),
+    )
+    # calendar = every date with a bar (index included), all of them XSHG sessions
+    np.testing.assert_array_equal(got.index.to_numpy(), np.unique(raw.trade_date.to_numpy()))
+    sh = raw[raw.ts_code == "000001.SH"].set_index("trade_date")["close"]
+    np.testing.assert_array_equal(
+        tree["index"]["close"].sel(index="000001.SH").to_pandas().to_numpy(),
+        sh.reindex(got.index).to_numpy(),
+    )
+    bond = pd.read_csv(real_data_dir / "cn_gov_bond_10y_yield_2002_2024.csv", parse_dates=["date"])
+    np.testing.assert_array_equal(
+        tree["macro"]["cgb_10y"].to_pandas().to_numpy(),
+        bond.set_index("date")["yield_pct"].reindex(got.index).to_numpy(),
+    )
+
+
+def test_real_csi500_weights(real_data_dir, tmp_path):
+    ex = load_example()
+    w = ex.between(ex.csi500_weights(real_data_dir), "2024-06-01", "2024-06-30")
+    path = qd.ingest(tmp_path / "csi500.zarr", index_weight=w)
+    assert qd.verify(path).ok
+    got = qd.open_market(path)["index"]["weight"].sel(index="000905.SH").to_pandas()
+    raw = w.assign(trade_date=pd.to_datetime(w.trade_date))
+    ref = raw.pivot(index="trade_date", columns="con_code", values="weight")
+    ref = ref.div(ref.sum(axis=1), axis=0).fillna(0.0).reindex(columns=got.columns, fill_value=0.0)
+    np.testing.assert_allclose(got.to_numpy(), ref.to_numpy(), rtol=1e-12, atol=1e-15)
+    assert ((got > 0).sum(axis=1) == 500).all()
