@@ -296,7 +296,7 @@ def ic_decay(
     Returns
     -------
     xarray.DataArray
-        Lazy, dims (date, horizon). ``.mean("date")`` is the decay curve;
+        Lazy, dims (horizon, date). ``.mean("date")`` is the decay curve;
         :func:`ic_summary` tabulates it one row per horizon.
 
     Notes
