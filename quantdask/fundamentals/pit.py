@@ -112,11 +112,13 @@ def _pit_kernel(
     Records must be sorted by ``(asset_pos, row, ann_date, update_flag)``; ``row`` is the
     first calendar row where the record is usable (``< n_dates``). A record with a non-finite
     value advances the latest period but leaves the period's value as it was.
-    Returns the views and the latest known period per ``(date, asset)`` (``-1`` = none).
+    Returns the views ``(view, asset, date)`` and the latest known period per
+    ``(asset, date)`` (``-1`` = none).
     """
     n_views = modes.shape[0]
-    out = np.full((n_views, n_dates, n_assets), np.nan)
-    latest = np.full((n_dates, n_assets), -1, dtype=np.int64)
+    # (view, asset, date) so the forward fill writes contiguous runs; callers transpose
+    out = np.full((n_views, n_assets, n_dates), np.nan)
+    latest = np.full((n_assets, n_dates), -1, dtype=np.int64)
     state = np.empty(n_periods)
     snap = np.empty(n_views)
     n = asset_pos.shape[0]
@@ -139,10 +141,9 @@ def _pit_kernel(
             r_next = n_dates
             if i < n and asset_pos[i] == a:
                 r_next = row[i]
-            for t in range(r, r_next):
-                latest[t, a] = maxp
-                for k in range(n_views):
-                    out[k, t, a] = snap[k]
+            latest[a, r:r_next] = maxp
+            for k in range(n_views):
+                out[k, a, r:r_next] = snap[k]
     return out, latest
 
 
@@ -217,7 +218,7 @@ def pit_views(
         lags,
     )
     latest = np.where(latest >= 0, latest + p0, -1)
-    return out, latest
+    return out.transpose(0, 2, 1), latest.T
 
 
 # --------------------------------------------------------------------------------------
