@@ -637,3 +637,46 @@ def test_offshore_leads_and_macro(market, real_data_dir: Path) -> None:
 def test_store_passes_verify(market_path: Path) -> None:
     report = qd.verify(market_path)
     assert report.ok, str(report)
+
+
+def test_index_base_dates_and_macro_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No real bond data: the yield is simulated, and the node says so.
+    empty = tmp_path / "no-real-data"
+    empty.mkdir()
+    monkeypatch.setenv("QUANTDASK_REAL_DATA", str(empty))
+    p = qd.synthetic_market(
+        tmp_path / "m.zarr", n_assets=40, start="2013-09-02", end="2014-03-31", seed=3
+    )
+    m = qd.open_market(p)
+    y = m["macro"]["cgb_10y"].to_pandas()
+    assert "simulated" in m["macro"].attrs["cgb_10y_source"]
+    assert y.notna().all() and (y > 0.5).all() and (y < 8).all()
+    assert y.diff().abs().max() < 0.5
+    # CSI 2000 has its base date on 2013-12-31: no weights and no level before it.
+    w = m["index"]["weight"].sel(index="932000.CSI").to_pandas()
+    close = m["index"]["close"].sel(index="932000.CSI").to_pandas()
+    before = w.index < pd.Timestamp("2013-12-31")
+    assert w[before].isna().all().all() and close[before].isna().all()
+    assert np.allclose(w[~before].sum(axis=1), 1.0) and close[~before].notna().all()
+    assert close[~before].iloc[0] == 1000.0
+    # CSI 300 existed before the window: weights from the first date.
+    assert np.allclose(m["index"]["weight"].sel(index="000300.SH").sum("asset"), 1.0)
+
+
+def test_macro_real_then_simulated(tmp_path: Path, real_data_dir: Path) -> None:
+    p = qd.synthetic_market(
+        tmp_path / "m.zarr", n_assets=20, start="2024-01-02", end="2024-05-31", seed=2
+    )
+    m = qd.open_market(p)
+    y = m["macro"]["cgb_10y"].to_pandas()
+    real = pd.read_csv(real_data_dir / "cn_gov_bond_10y_yield_2002_2024.csv", parse_dates=["date"])
+    real = real.set_index("date")["yield_pct"]
+    common = y.index.intersection(real.index)
+    np.testing.assert_allclose(y[common].values, real[common].values)
+    after = y[y.index > real.index[-1]]
+    assert len(after) > 40 and after.notna().all()
+    assert abs(after.iloc[0] - real.iloc[-1]) < 0.2  # continues from the last real value
+    src = m["macro"].attrs["cgb_10y_source"]
+    assert "real" in src and "simulated" in src
