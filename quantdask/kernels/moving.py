@@ -200,19 +200,19 @@ def _move_moments(a, window, min_count, kind):  # pragma: no cover - compiled
             if k < need:
                 continue
             nk = float(k)
-            mu = s1 / nk
-            r2 = s2 / nk
-            r3 = s3 / nk
-            r4 = s4 / nk
-            m2 = r2 - mu * mu
+            inv = 1.0 / nk
+            mu = s1 * inv
+            r2 = s2 * inv
+            mu2 = mu * mu
+            m2 = r2 - mu2
             if not (m2 > 1e-14 * r2) or m2 <= 0.0:
                 continue
             if kind == 3:
-                m3 = r3 - 3.0 * mu * r2 + 2.0 * mu * mu * mu
-                g1 = m3 / m2**1.5
+                m3 = s3 * inv - 3.0 * mu * r2 + 2.0 * mu2 * mu
+                g1 = m3 / (m2 * np.sqrt(m2))
                 out[i, t] = np.sqrt(nk * (nk - 1.0)) / (nk - 2.0) * g1
             else:
-                m4 = r4 - 4.0 * mu * r3 + 6.0 * mu * mu * r2 - 3.0 * mu**4
+                m4 = s4 * inv - 4.0 * mu * s3 * inv + 6.0 * mu2 * r2 - 3.0 * mu2 * mu2
                 g2 = m4 / (m2 * m2) - 3.0
                 out[i, t] = ((nk + 1.0) * g2 + 6.0) * (nk - 1.0) / ((nk - 2.0) * (nk - 3.0))
     return out
@@ -298,53 +298,73 @@ def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _bisect_left(buf, k, x):  # pragma: no cover - compiled
-    lo = 0
-    hi = k
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if buf[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+def _bit_add(tree, pos, delta):  # pragma: no cover - compiled
+    size = tree.shape[0] - 1
+    while pos <= size:
+        tree[pos] += delta
+        pos += pos & (-pos)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _bisect_right(buf, k, x):  # pragma: no cover - compiled
-    lo = 0
-    hi = k
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < buf[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+def _bit_sum(tree, pos):  # pragma: no cover - compiled
+    total = 0
+    while pos > 0:
+        total += tree[pos]
+        pos -= pos & (-pos)
+    return total
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bit_kth(tree, k, top):  # pragma: no cover - compiled
+    """0-based index of the k-th smallest (k >= 1) element counted in the tree."""
+    size = tree.shape[0] - 1
+    pos = 0
+    step = top
+    while step > 0:
+        nxt = pos + step
+        if nxt <= size and tree[nxt] < k:
+            pos = nxt
+            k -= tree[nxt]
+        step >>= 1
+    return pos
 
 
 @_dual
-def _move_sorted(a, window, min_count, q, kind):  # pragma: no cover - compiled
-    # kind 0: linear-interpolated quantile q; kind 1: percentile of the last value (0..100)
-    m, n = a.shape
+def _move_order_stat(order, srt, window, min_count, q, kind):  # pragma: no cover
+    # Fenwick tree over each row's distinct values: O(n log n) per row whatever the window.
+    # ``order``/``srt``: the row's argsort (NaN last) and sorted values, from numpy (numba's
+    # own sort is several times slower). kind 0: linear-interpolated quantile q; kind 1:
+    # percentile of the last value (0..100).
+    m, n = srt.shape
     out = np.full((m, n), np.nan)
     for i in numba.prange(m):
-        buf = np.empty(window)
+        codes = np.full(n, -1, dtype=np.int64)
+        uniq = np.empty(n)
+        size = 0
+        for j in range(n):
+            v = srt[i, j]
+            if np.isnan(v):
+                break
+            if size == 0 or v != uniq[size - 1]:
+                uniq[size] = v
+                size += 1
+            codes[order[i, j]] = size - 1
+        if size == 0:
+            continue
+        tree = np.zeros(size + 1, dtype=np.int64)
+        top = 1
+        while top * 2 <= size:
+            top *= 2
         k = 0
         for t in range(n):
             if t >= window:
-                y = a[i, t - window]
-                if not np.isnan(y):
-                    j = _bisect_left(buf, k, y)
-                    for u in range(j, k - 1):
-                        buf[u] = buf[u + 1]
+                c = codes[t - window]
+                if c >= 0:
+                    _bit_add(tree, c + 1, -1)
                     k -= 1
-            x = a[i, t]
-            if not np.isnan(x):
-                j = _bisect_right(buf, k, x)
-                for u in range(k, j, -1):
-                    buf[u] = buf[u - 1]
-                buf[j] = x
+            c = codes[t]
+            if c >= 0:
+                _bit_add(tree, c + 1, 1)
                 k += 1
             if k < min_count or k == 0:
                 continue
@@ -352,22 +372,27 @@ def _move_sorted(a, window, min_count, q, kind):  # pragma: no cover - compiled
                 pos = q * (k - 1)
                 lo = int(np.floor(pos))
                 frac = pos - lo
-                v = buf[lo]
+                v = uniq[_bit_kth(tree, lo + 1, top)]
                 if frac > 0.0 and lo + 1 < k:
-                    v = v + frac * (buf[lo + 1] - v)
+                    v = v + frac * (uniq[_bit_kth(tree, lo + 2, top)] - v)
                 out[i, t] = v
-            else:
-                if np.isnan(x):
-                    continue
-                left = _bisect_left(buf, k, x)
-                right = _bisect_right(buf, k, x)
-                out[i, t] = 100.0 * (left + right) / (2.0 * k)
+            elif c >= 0:
+                less = _bit_sum(tree, c)
+                leq = _bit_sum(tree, c + 1)
+                out[i, t] = 100.0 * (less + leq) / (2.0 * k)
     return out
+
+
+def _order_stat(a: np.ndarray, window: int, min_count: int, q: float, kind: int) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    order = np.argsort(a, axis=1)
+    srt = np.take_along_axis(a, order, axis=1)
+    return _move_order_stat(order, srt, window, min_count, q, kind)
 
 
 def move_quantile(a: np.ndarray, window: int, min_count: int, q: float) -> np.ndarray:
     """Moving quantile ``q`` with linear interpolation (as pandas ``rolling().quantile(q)``)."""
-    return _move_sorted(np.ascontiguousarray(a, dtype=np.float64), window, min_count, q, 0)
+    return _order_stat(a, window, min_count, q, 0)
 
 
 def move_percentile(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
@@ -377,7 +402,7 @@ def move_percentile(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     (the last value ``x`` included), i.e. ``scipy.stats.percentileofscore(window, x,
     kind="mean")``. NaN when the last value is NaN.
     """
-    return _move_sorted(np.ascontiguousarray(a, dtype=np.float64), window, min_count, 0.0, 1)
+    return _order_stat(a, window, min_count, 0.0, 1)
 
 
 #: Number of state columns of :func:`streak_scan`.

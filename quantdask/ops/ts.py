@@ -401,7 +401,7 @@ ts_percentile = _simple(
     "\n    ``100 * (#{v < x} + 0.5 * #{v == x}) / k`` over the window's ``k`` valid values ``v``"
     "\n    (today's value ``x`` included, so ties, itself too, count half): exactly"
     '\n    ``scipy.stats.percentileofscore(window_values, x, kind="mean")``. NaN when today\'s'
-    "\n    value is NaN. Kernel: numba sorted window buffer.\n",
+    "\n    value is NaN. Kernel: numba Fenwick tree over the block's distinct values (O(n log n), any window).\n",
 )
 
 
@@ -433,7 +433,7 @@ def ts_quantile(
 ts_quantile.__doc__ = _doc(
     "Moving quantile ``q`` with linear interpolation (as pandas ``rolling().quantile(q)``).",
     extra_params="\n    q : float\n        Quantile in [0, 1].",
-    extra_notes="\n    Kernel: numba sorted window buffer.\n",
+    extra_notes="\n    Kernel: numba Fenwick tree over the block's distinct values (O(n log n), any window).\n",
 )
 
 
