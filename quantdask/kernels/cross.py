@@ -2,7 +2,7 @@
 
 Every kernel takes ``values`` of shape ``(r, n)`` (float64) and ``groups`` of the same shape
 (int64 group codes, 0 = no group: the cell is left NaN), treats each row independently and
-each group within a row independently. Pass ``np.ones`` as ``groups`` for the plain
+each group within a row independently. Pass ``None`` as ``groups`` for the plain
 (whole cross-section) version. Rows run in parallel (numba ``prange``); within a row the valid
 cells are sorted once by (group, value) and every statistic is read off the sorted segments.
 
@@ -11,6 +11,7 @@ This module never imports xarray.
 
 from __future__ import annotations
 
+import bottleneck as bn
 import numba
 import numpy as np
 
@@ -98,14 +99,31 @@ def _rank(values, groups, pct, nbuckets):  # pragma: no cover - compiled
     return out
 
 
-def cs_rank_kernel(values: np.ndarray, groups: np.ndarray, pct: bool) -> np.ndarray:
-    """Average rank within each (row, group): ``1..k``, or ``rank / k`` when ``pct``."""
-    return _rank(_f64(values), _i64(groups), bool(pct), 0)
+def _plain_rank(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average ranks per row (bottleneck ``nanrankdata``) and the valid count per row."""
+    values = _f64(values)
+    ranks = bn.nanrankdata(values, axis=-1)
+    count = np.sum(~np.isnan(values), axis=-1, keepdims=True)
+    return ranks, count
 
 
-def cs_quantile_kernel(values: np.ndarray, groups: np.ndarray, q: int) -> np.ndarray:
+def cs_rank_kernel(values: np.ndarray, groups: np.ndarray | None, pct: bool) -> np.ndarray:
+    """Average rank within each (row, group): ``1..k``, or ``rank / k`` when ``pct``.
+
+    ``groups=None``: the whole row is one group (bottleneck ``nanrankdata``, no sort by group).
+    """
+    if groups is None:
+        ranks, count = _plain_rank(values)
+        return ranks / count if pct else ranks
+    return _rank(_f64(values), _i64(groups, values), bool(pct), 0)
+
+
+def cs_quantile_kernel(values: np.ndarray, groups: np.ndarray | None, q: int) -> np.ndarray:
     """Bucket ``1..q`` within each (row, group): ``floor((rank - 1) * q / k) + 1``."""
-    return _rank(_f64(values), _i64(groups), False, int(q))
+    if groups is None:
+        ranks, count = _plain_rank(values)
+        return np.floor((ranks - 1.0) * int(q) / count) + 1.0
+    return _rank(_f64(values), _i64(groups, values), False, int(q))
 
 
 @_dual
@@ -137,12 +155,12 @@ def _zscore(values, groups):  # pragma: no cover - compiled
     return out
 
 
-def cs_zscore_kernel(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def cs_zscore_kernel(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
     """``(x - mean) / std`` within each (row, group), population std (``ddof=0``).
 
     NaN where the group's std is 0 (a single member or all equal).
     """
-    return _zscore(_f64(values), _i64(groups))
+    return _zscore(_f64(values), _i64(groups, values))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -181,10 +199,10 @@ def _winsorize_quantile(values, groups, lower, upper):  # pragma: no cover - com
 
 
 def cs_winsorize_quantile_kernel(
-    values: np.ndarray, groups: np.ndarray, lower: float, upper: float
+    values: np.ndarray, groups: np.ndarray | None, lower: float, upper: float
 ) -> np.ndarray:
     """Clip each (row, group) to its ``lower`` and ``upper`` quantiles (linear interpolation)."""
-    return _winsorize_quantile(_f64(values), _i64(groups), float(lower), float(upper))
+    return _winsorize_quantile(_f64(values), _i64(groups, values), float(lower), float(upper))
 
 
 @_dual
@@ -215,14 +233,14 @@ def _winsorize_mad(values, groups, n_mad, scale):  # pragma: no cover - compiled
 
 
 def cs_winsorize_mad_kernel(
-    values: np.ndarray, groups: np.ndarray, n_mad: float, scale: float
+    values: np.ndarray, groups: np.ndarray | None, n_mad: float, scale: float
 ) -> np.ndarray:
     """Clip each (row, group) to ``median +/- n_mad * scale * MAD``.
 
     ``MAD = median(|x - median(x)|)``; ``scale = 1.4826`` makes ``scale * MAD`` a consistent
     estimate of the standard deviation for normal data.
     """
-    return _winsorize_mad(_f64(values), _i64(groups), float(n_mad), float(scale))
+    return _winsorize_mad(_f64(values), _i64(groups, values), float(n_mad), float(scale))
 
 
 @_dual
@@ -270,7 +288,7 @@ def _neutralize(values, groups, mcap, use_mcap):  # pragma: no cover - compiled
 
 
 def cs_neutralize_kernel(
-    values: np.ndarray, groups: np.ndarray, log_mcap: np.ndarray | None
+    values: np.ndarray, groups: np.ndarray | None, log_mcap: np.ndarray | None
 ) -> np.ndarray:
     """Per-row OLS residual of ``values`` on group dummies (and ``log_mcap`` when given).
 
@@ -281,12 +299,14 @@ def cs_neutralize_kernel(
     vals = _f64(values)
     use = log_mcap is not None
     mcap = _f64(log_mcap) if use else np.zeros((1, 1))
-    return _neutralize(vals, _i64(groups), mcap, use)
+    return _neutralize(vals, _i64(groups, values), mcap, use)
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def _i64(a: np.ndarray) -> np.ndarray:
+def _i64(a: np.ndarray | None, like: np.ndarray | None = None) -> np.ndarray:
+    if a is None:
+        return np.ones(like.shape, dtype=np.int64)
     return np.ascontiguousarray(a, dtype=np.int64)

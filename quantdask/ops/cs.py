@@ -82,6 +82,10 @@ def _block2d(kernel: Callable[..., np.ndarray], *blocks: np.ndarray) -> np.ndarr
     return kernel(*flat).reshape(shape)
 
 
+def _no_group(kernel: Callable[..., np.ndarray], values: np.ndarray, *extra: np.ndarray):
+    return kernel(values, None, *extra)
+
+
 def _apply(
     name: str,
     kernel: Callable[..., np.ndarray],
@@ -93,16 +97,17 @@ def _apply(
 ) -> xr.DataArray:
     x = _check(x, asset, "x")
     xdata, dims = _blocks(x.astype(np.float64), asset)
-    if group is None:
-        gdata = da.ones_like(xdata, dtype=np.int64)
-    else:
+    gdata = None
+    if group is not None:
         g = _like(group, x, "group", 0, np.int64)
         gdata, _ = _blocks(g, asset)
-    ins = [xdata, gdata]
+    ins = [xdata] if gdata is None else [xdata, gdata]
     for e in extra or []:
         edata, _ = _blocks(e, asset)
         ins.append(edata)
     ins = [ins[0]] + [a.rechunk(ins[0].chunks) for a in ins[1:]]
+    if gdata is None:
+        kernel = partial(_no_group, kernel)
     out = da.map_blocks(
         partial(_block2d, kernel),
         *ins,
