@@ -178,6 +178,18 @@ def test_universe_filters():
     np.testing.assert_allclose(s[[2, 3]], [(2 * 50 + 100) / 3, (2 * 100 + 100) / 3])
 
 
+def test_universe_include_input_adds_to_index_members():
+    m = hand_market(weight=[0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0])
+    c = cfg(universe={"index": "000955.CSI", "include": "soe_flag"})
+    model = load_model(c)
+    tab = model.score_table(m, DATES[:1])
+    assert tab.attrs["skipped_inputs"] == ["universe.include:soe_flag"]
+    np.testing.assert_array_equal(tab["universe"].values[0], [1, 1, 0, 0, 0, 0, 0])
+    flag = _panel([0, 0, 0, 1, 0, 1, 1]).compute()
+    u = model.score_table(m, DATES[:1], inputs={"soe_flag": flag})["universe"].values[0]
+    np.testing.assert_array_equal(u, [1, 1, 0, 1, 0, 1, 0])  # asset 6 is in no group
+
+
 def test_require_any_threshold():
     m = hand_market()
     c = cfg(

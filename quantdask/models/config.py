@@ -8,6 +8,7 @@ section 4. A configuration is plain data (no code is evaluated)::
 
     [universe]
     index = "000955.CSI"        # constituents of this index (weight > 0) on the date
+    include = "soe_flag"        # optional user input panel: stocks where it is > 0 are added
     min_listed_days = 120       # trading days since listing (about 6 months)
     exclude_st = true
     exclude_suspended = true
@@ -131,6 +132,7 @@ class UniverseConfig:
     """Universe filter (see the module docstring)."""
 
     index: str | None = None
+    include: str | None = None
     min_listed_days: int = 0
     exclude_st: bool = True
     exclude_suspended: bool = True
@@ -373,6 +375,7 @@ def _universe(d: Any, known: list[str]) -> UniverseConfig:
         d,
         {
             "index",
+            "include",
             "min_listed_days",
             "exclude_st",
             "exclude_suspended",
@@ -385,6 +388,9 @@ def _universe(d: Any, known: list[str]) -> UniverseConfig:
     index = d.get("index")
     if index is not None and (not isinstance(index, str) or not index):
         raise _err(where, f"index must be an index code string, got {index!r}")
+    include = d.get("include")
+    if include is not None and (not isinstance(include, str) or not include):
+        raise _err(where, f"include must be the name of a user input panel, got {include!r}")
     mld = d.get("min_listed_days", 0)
     if isinstance(mld, bool) or not isinstance(mld, int) or mld < 0:
         raise _err(where, f"min_listed_days must be a non-negative integer, got {mld!r}")
@@ -397,6 +403,7 @@ def _universe(d: Any, known: list[str]) -> UniverseConfig:
         raise _err(where, f"industries: unknown Shenwan L1 code(s) {bad}")
     return UniverseConfig(
         index=index,
+        include=include,
         min_listed_days=mld,
         exclude_st=d.get("exclude_st", True),
         exclude_suspended=d.get("exclude_suspended", True),

@@ -154,6 +154,12 @@ class Model:
                 .transpose("date", "asset")
                 .data
             )
+        if cfg.universe.include is not None:
+            name = cfg.universe.include
+            if name in inputs:
+                lazy["include"] = _user_grid(daily, inputs[name], name).sel(date=dates).data
+            else:
+                skipped.append(f"universe.include:{name}")
         for m in cfg.multipliers:
             if m.kind == "rd_industry":
                 need(FactorEntry("rd_to_mcap"))
@@ -188,8 +194,13 @@ class Model:
             list_pos = np.where(ld < cal[0], -(2**40), np.searchsorted(cal, ld).astype(np.int64))
             date_pos = np.searchsorted(cal, dates.values)
             ok &= (date_pos[:, None] - list_pos[None, :]) >= u.min_listed_days
-        if "index_weight" in arr:
-            ok &= np.nan_to_num(arr["index_weight"]) > 0
+        if "index_weight" in arr or "include" in arr:
+            member = np.zeros(ok.shape, dtype=bool)
+            if "index_weight" in arr:
+                member |= np.nan_to_num(arr["index_weight"]) > 0
+            if "include" in arr:
+                member |= np.nan_to_num(np.asarray(arr["include"], dtype=np.float64)) > 0
+            ok &= member
         if u.industries:
             ok &= np.isin(arr["industry"], np.array(u.industries))
         for reqs, mode in ((u.require_any, "any"), (u.require_all, "all")):
@@ -544,6 +555,12 @@ class Model:
 
         market = as_market(market)
         return backtest(market, self.weights(market, dates, inputs=inputs), **kwargs)
+
+
+def _user_grid(daily: xr.DataTree, panel: Any, name: str) -> xr.DataArray:
+    if not isinstance(panel, xr.DataArray) or set(panel.dims) != {"date", "asset"}:
+        raise ValueError(f"input {name!r} must be a (date, asset) xarray.DataArray")
+    return panel.transpose("date", "asset").reindex(date=daily["date"], asset=daily["asset"])
 
 
 def _group_margin(rev: np.ndarray, cost: np.ndarray, groups: np.ndarray) -> np.ndarray:
