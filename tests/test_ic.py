@@ -190,7 +190,7 @@ def test_ic_and_quantiles_on_a_local_cluster():
     want_ic = scipy_ic(fx.values, fy.values, "spearman")
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
