@@ -1,0 +1,270 @@
+"""Benchmark quantdask ops against the I/O floor, pandas long format and naive xarray.
+
+For a representative set of ops (MA deviation, 250-day high, 250-day return skew, daily
+streak, cross-section rank), every variant reads its inputs from the same zarr store and
+writes its output to zarr, side by side in one run:
+
+* ``floor``: zarr read of the inputs + zarr write of an output of the same size, no compute;
+* ``quantdask``: ``qd.ts_*`` / ``qd.cs_rank`` on ``xr.open_zarr`` (threads scheduler);
+* ``xarray``: the obvious xarray code on the same store (``.rolling(date=n).mean()``,
+  rolling power means for skew, ``.rank("asset")``); no xarray equivalent for the streak;
+* ``pandas``: long format (one row per date and asset, sorted by asset) and
+  ``groupby("asset").rolling(n)`` (cumsum-run trick for the streak, ``groupby("date").rank``
+  for the cross-section rank), timed in memory only (loading the frame is *not* counted,
+  which flatters pandas). ``--pandas-assets`` times pandas on a subset of assets and scales
+  the time linearly to the whole panel.
+
+Run::
+
+    python bench/bench_ops.py                 # 2,000 dates x 1,500 assets (default)
+    python bench/bench_ops.py --full          # 5,000 dates x 5,500 assets (A-share scale)
+
+The store is written under ``/tmp`` (``--store``) and removed afterwards unless ``--keep``.
+Times are the best of ``--repeat`` runs. A layout micro-benchmark (bottleneck ``move_mean``
+along ``date`` on a date-major block vs on a time-contiguous transposed copy) is printed
+first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import bottleneck as bn
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+import quantdask as qd
+from quantdask.io.schema import ASSET_CHUNK, DATE_CHUNK
+from quantdask.io.store import zarr_quiet
+
+
+def build_store(path: Path, n_dates: int, n_assets: int, seed: int = 0) -> None:
+    """Random-walk close/high/low with ~3% suspended cells, stored chunks as the schema."""
+    rng = np.random.default_rng(seed)
+    ret = rng.normal(0.0, 0.02, size=(n_dates, n_assets))
+    close = 10.0 * np.exp(np.cumsum(ret, axis=0))
+    high = close * (1.0 + np.abs(rng.normal(0.0, 0.01, size=close.shape)))
+    low = close * (1.0 - np.abs(rng.normal(0.0, 0.01, size=close.shape)))
+    off = rng.random(close.shape) < 0.03
+    for a in (close, high, low):
+        a[off] = np.nan
+    ds = xr.Dataset(
+        {k: (("date", "asset"), v) for k, v in {"close": close, "high": high, "low": low}.items()},
+        coords={
+            "date": pd.bdate_range("2005-01-04", periods=n_dates),
+            "asset": [f"{i:06d}.SZ" for i in range(n_assets)],
+        },
+    ).chunk({"date": DATE_CHUNK, "asset": ASSET_CHUNK})
+    with zarr_quiet():
+        ds.to_zarr(path, mode="w", consolidated=True)
+
+
+def open_store(path: Path) -> xr.Dataset:
+    with zarr_quiet():
+        return xr.open_zarr(path, consolidated=True)
+
+
+def write(arr: xr.DataArray | da.Array, out: Path) -> None:
+    data = arr.data if isinstance(arr, xr.DataArray) else arr
+    irregular = any(len(set(c[:-1])) > 1 or c[-1] > c[0] for c in data.chunks)
+    if irregular:  # naive xarray rolling returns irregular chunks; zarr needs regular ones
+        data = data.rechunk({0: DATE_CHUNK, 1: data.chunks[1][0]})
+    with zarr_quiet():
+        da.to_zarr(data, str(out), overwrite=True)
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+# --- quantdask ----------------------------------------------------------------------------
+
+
+def qd_ops() -> dict[str, tuple[tuple[str, ...], Callable[[xr.Dataset], xr.DataArray]]]:
+    return {
+        "ma_dev_20": (("close",), lambda d: d["close"] / qd.ts_mean(d["close"], window=20) - 1),
+        "high_250": (("high",), lambda d: qd.ts_max(d["high"], window=250)),
+        "skew_250": (("close",), lambda d: qd.ts_skew(qd.ts_pct_change(d["close"]), window=250)),
+        "streak_D": (("close",), lambda d: qd.ts_streak(d["close"])),
+        "cs_rank": (("close",), lambda d: qd.cs_rank(d["close"])),
+    }
+
+
+# --- naive xarray -------------------------------------------------------------------------
+
+
+def _xr_skew(c: xr.DataArray) -> xr.DataArray:
+    r = c / c.shift(date=1) - 1
+    n = 250
+    m1 = r.rolling(date=n).mean()
+    m2 = (r**2).rolling(date=n).mean()
+    m3 = (r**3).rolling(date=n).mean()
+    var = m2 - m1**2
+    g1 = (m3 - 3 * m1 * m2 + 2 * m1**3) / var**1.5
+    return g1 * np.sqrt(n * (n - 1)) / (n - 2)
+
+
+def xr_ops() -> dict[str, Callable[[xr.Dataset], xr.DataArray] | None]:
+    return {
+        "ma_dev_20": lambda d: d["close"] / d["close"].rolling(date=20).mean() - 1,
+        "high_250": lambda d: d["high"].rolling(date=250).max(),
+        "skew_250": lambda d: _xr_skew(d["close"]),
+        "streak_D": None,
+        "cs_rank": lambda d: d["close"].chunk({"asset": -1}).rank("asset", pct=True),
+    }
+
+
+# --- pandas long format -------------------------------------------------------------------
+
+
+def _pd_streak(df: pd.DataFrame) -> pd.Series:
+    c = df["close"].dropna()
+    sign = np.sign(c.groupby(level="asset").diff())
+    brk = (sign != sign.groupby(level="asset").shift()).astype(int)
+    run = brk.groupby(level="asset").cumsum()
+    k = sign.groupby([sign.index.get_level_values("asset"), run]).cumcount() + 1
+    return (sign * k).where(sign.notna())
+
+
+def pd_ops() -> dict[str, Callable[[pd.DataFrame], object]]:
+    def roll(df: pd.DataFrame, col: str, n: int):
+        return df[col].groupby(level="asset").rolling(n)
+
+    def skew(df: pd.DataFrame):
+        r = df["close"].groupby(level="asset").pct_change(fill_method=None)
+        return r.groupby(level="asset").rolling(250).skew()
+
+    return {
+        "ma_dev_20": lambda df: (
+            df["close"].to_numpy() / roll(df, "close", 20).mean().to_numpy() - 1
+        ),
+        "high_250": lambda df: roll(df, "high", 250).max(),
+        "skew_250": skew,
+        "streak_D": _pd_streak,
+        "cs_rank": lambda df: df["close"].groupby(level="date").rank(pct=True),
+    }
+
+
+def long_frame(ds: xr.Dataset, n_assets: int, fields: tuple[str, ...]) -> pd.DataFrame:
+    sub = ds[list(fields)].isel(asset=slice(0, n_assets)).compute()
+    df = sub.to_dataframe()  # (date, asset) index
+    return df.reorder_levels(["asset", "date"]).sort_index()
+
+
+def layout_micro(n_dates: int = DATE_CHUNK + 249, n_assets: int = ASSET_CHUNK) -> None:
+    a = np.random.default_rng(1).normal(size=(n_dates, n_assets))
+    t_strided = best(lambda: bn.move_mean(a, 250, axis=0), 5)
+
+    def transposed():
+        b = np.ascontiguousarray(a.T)
+        out = bn.move_mean(b, 250, axis=-1)
+        return np.ascontiguousarray(out.T)
+
+    t_copy = best(transposed, 5)
+    print(
+        f"layout: bottleneck move_mean(250) on one {n_dates}x{n_assets} block: along date "
+        f"(strided) {t_strided * 1e3:.1f} ms, transpose copy + contiguous + back "
+        f"{t_copy * 1e3:.1f} ms ({t_strided / t_copy:.2f}x)"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--dates", type=int, default=2000)
+    p.add_argument("--assets", type=int, default=1500)
+    p.add_argument("--full", action="store_true", help="5,000 dates x 5,500 assets")
+    p.add_argument("--store", default="/tmp/quantdask-bench-ops")
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--pandas-assets", type=int, default=None)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--only", nargs="*", default=None, help="subset of op names")
+    p.add_argument("--keep", action="store_true")
+    args = p.parse_args()
+    if args.full:
+        args.dates, args.assets = 5000, 5500
+    pandas_assets = min(args.pandas_assets or args.assets, args.assets)
+
+    root = Path(args.store)
+    root.mkdir(parents=True, exist_ok=True)
+    store = root / "market.zarr"
+    t = time.perf_counter()
+    build_store(store, args.dates, args.assets)
+    print(
+        f"store: {args.dates} dates x {args.assets} assets float64, chunks "
+        f"{DATE_CHUNK}x{ASSET_CHUNK}, built in {time.perf_counter() - t:.1f} s at {store}"
+    )
+    layout_micro()
+
+    ours, naive, pand = qd_ops(), xr_ops(), pd_ops()
+    names = args.only or list(ours)
+    rows = []
+    with dask.config.set(scheduler="threads", num_workers=args.workers):
+        for name in names:
+            fields, fn = ours[name]
+            out = root / f"out-{name}.zarr"
+
+            def floor(fields=fields, out=out):
+                d = open_store(store)
+                write(d[fields[0]], out)
+
+            def ours_run(fn=fn, out=out):
+                write(fn(open_store(store)), out)
+
+            t_floor = best(floor, args.repeat)
+            t_ours = best(ours_run, args.repeat)
+            t_xr = None
+            if naive[name] is not None:
+                xfn = naive[name]
+
+                def xr_run(xfn=xfn, out=out):
+                    write(xfn(open_store(store)), out)
+
+                t_xr = best(xr_run, args.repeat)
+            t_load = time.perf_counter()
+            frame = long_frame(open_store(store), pandas_assets, fields)
+            t_load = time.perf_counter() - t_load
+            pfn = pand[name]
+            scale = args.assets / pandas_assets
+            t_pd = best(lambda pfn=pfn, frame=frame: pfn(frame), 1) * scale
+            t_pd_io = t_pd + t_load * scale
+            rows.append((name, t_floor, t_ours, t_xr, t_pd, t_pd_io))
+            xr_txt = f"{t_xr:7.2f} s ({t_xr / t_ours:5.1f}x)" if t_xr else "    n/a         "
+            print(
+                f"{name:10s} floor {t_floor:6.2f} s | quantdask {t_ours:6.2f} s "
+                f"({t_ours / t_floor:4.2f}x floor) | xarray {xr_txt} | "
+                f"pandas {t_pd:7.2f} s ({t_pd / t_ours:5.1f}x), with load {t_pd_io:7.2f} s "
+                f"({t_pd_io / t_ours:5.1f}x)",
+                flush=True,
+            )
+    print(
+        "\n| op | I/O floor | quantdask | vs floor | naive xarray | xarray/qd | pandas | pandas/qd |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, t_floor, t_ours, t_xr, t_pd in rows:
+        xr_cols = f"{t_xr:.2f} s | {t_xr / t_ours:.1f}x" if t_xr else "n/a | n/a"
+        print(
+            f"| {name} | {t_floor:.2f} s | {t_ours:.2f} s | {t_ours / t_floor:.2f}x | {xr_cols} | "
+            f"{t_pd:.2f} s | {t_pd / t_ours:.1f}x | {t_pd_io:.2f} s | {t_pd_io / t_ours:.1f}x |"
+        )
+    if pandas_assets < args.assets:
+        print(
+            f"(pandas timed on {pandas_assets} assets, scaled x{args.assets / pandas_assets:.2f})"
+        )
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
