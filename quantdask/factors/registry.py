@@ -333,6 +333,9 @@ class Factor:
             )
         return out.transpose("date", level).rename(self.variable)
 
+    def __hash__(self) -> int:
+        return hash((self.name, self.variable))
+
     @property
     def summary(self) -> str:
         """The first line of the doc."""
