@@ -383,3 +383,58 @@ def test_daily_returns() -> None:
     assert r.name == "ret"
     with pytest.raises(ValueError, match="pre_close"):
         qd.daily_returns(ds.drop_vars("pre_close"))
+
+
+# -------------------------------------------------------------------------------------
+# real prices and the synthetic store
+# -------------------------------------------------------------------------------------
+
+
+def test_real_prices_vs_references(real_data_dir) -> None:
+    """Real index and stock closes (hikyuu, Apache-2.0) with real suspensions and holidays."""
+    df = pd.read_csv(
+        real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv", parse_dates=["trade_date"]
+    )
+    close = df.pivot(index="trade_date", columns="ts_code", values="close").loc["2005":]
+    x = xr.DataArray(
+        close.to_numpy(),
+        dims=("date", "asset"),
+        coords={"date": close.index.values, "asset": close.columns.to_numpy()},
+    ).chunk({"date": 200})
+    ret = close.pct_change(fill_method=None)
+    np.testing.assert_allclose(
+        qd.ts_skew(qd.ts_pct_change(x), window=250).values,
+        ret.rolling(250).skew().to_numpy(),
+        rtol=1e-7,
+        atol=1e-10,
+        equal_nan=True,
+    )
+    np.testing.assert_allclose(
+        qd.ts_percentile(x, window=500, min_periods=250).values,
+        _loop(close, 500, 250, _pctl),
+        rtol=1e-10,
+        equal_nan=True,
+    )
+    tail = x.sel(date=slice("2010-06-01", None))
+    pid = qd.ops.period_ids(tail["date"].values, "M")
+    np.testing.assert_array_equal(
+        qd.ts_streak(tail, freq="M").values, _streak_ref(tail.values, pid)
+    )
+
+
+def test_ops_on_synthetic_store_keep_stored_chunks(market) -> None:
+    daily = market["daily"].to_dataset()
+    close = daily["close"]
+    ret = qd.daily_returns(daily)
+    with raise_if_dask_computes():
+        ma = qd.ts_mean(close, window=20)
+        sk = qd.ts_skew(ret, window=60, traded_only=True)
+    assert ma.chunks == close.chunks and sk.chunks == close.chunks
+    c = close.to_pandas()
+    np.testing.assert_allclose(ma.values, c.rolling(20).mean().to_numpy(), equal_nan=True)
+    r = ret.to_pandas()
+    expected = np.full(r.shape, np.nan)
+    for j, col in enumerate(r.columns):
+        s = r[col].dropna()
+        expected[r[col].notna().to_numpy(), j] = s.rolling(60).skew().to_numpy()
+    np.testing.assert_allclose(sk.values, expected, rtol=1e-7, atol=1e-10, equal_nan=True)
