@@ -36,7 +36,7 @@ CODE_RE = {
 # ---------------------------------------------------------------- fixtures and helpers
 @pytest.fixture(scope="module")
 def daily(market) -> dict[str, pd.DataFrame]:
-    ds = market["daily"].to_dataset().load()
+    ds = market["daily"].to_dataset().compute()
     out = {v: ds[v].to_pandas() for v in ds.data_vars}
     out["_coords"] = ds[["name", "exchange", "board", "list_date", "delist_date"]].to_dataframe()
     return out
@@ -52,7 +52,7 @@ def recent_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def recent(recent_path: Path) -> dict[str, pd.DataFrame]:
-    ds = qd.open_market(recent_path)["daily"].to_dataset().load()
+    ds = qd.open_market(recent_path)["daily"].to_dataset().compute()
     out = {v: ds[v].to_pandas() for v in ds.data_vars}
     out["_coords"] = ds[["name", "exchange", "board", "list_date", "delist_date"]].to_dataframe()
     return out
@@ -136,14 +136,15 @@ def test_exported() -> None:
     assert "synthetic_market" in qd.__all__ and "trading_calendar" in qd.__all__
 
 
-def test_deterministic_by_seed(tmp_path: Path) -> None:
-    kw = dict(n_assets=30, start="2020-01-01", end="2020-09-30")
-    a = qd.synthetic_market(tmp_path / "a.zarr", seed=5, **kw)
-    b = qd.synthetic_market(tmp_path / "b.zarr", seed=5, **kw)
-    ta, tb = qd.open_market(a), qd.open_market(b)
+def test_deterministic_by_seed(tmp_path: Path, market) -> None:
+    # Rebuild the session market (conftest: 120 assets, 2014-2019, seed 7) and compare.
+    p = qd.synthetic_market(
+        tmp_path / "again.zarr", n_assets=120, start="2014-01-01", end="2019-12-31", seed=7
+    )
+    again = qd.open_market(p)
     for node in schema.NODES:
-        da_, db_ = ta[node].to_dataset().load(), tb[node].to_dataset().load()
-        assert da_.identical(db_), node
+        a, b = market[node].to_dataset().compute(), again[node].to_dataset().compute()
+        assert a.identical(b), node
     # (another seed gives another market: see test_refuses_to_overwrite)
 
 
@@ -480,7 +481,7 @@ def _ttm_reference(fund: pd.DataFrame, asset: str, date: pd.Timestamp) -> tuple[
 
 
 def test_pe_pb_consistent_with_point_in_time_statements(market, daily) -> None:
-    fund = market["fundamentals"].to_dataset().load().to_dataframe()
+    fund = market["fundamentals"].to_dataset().compute().to_dataframe()
     traded = daily["close"].notna() & daily["pb"].notna()
     cells = traded.stack()
     cells = cells[cells].index.to_list()
@@ -502,7 +503,7 @@ def test_pe_pb_consistent_with_point_in_time_statements(market, daily) -> None:
 
 # ---------------------------------------------------------------- fundamentals
 def test_announcements_and_restatements(market) -> None:
-    f = market["fundamentals"].to_dataset().load().to_dataframe()
+    f = market["fundamentals"].to_dataset().compute().to_dataframe()
     assert (f["ann_date"] > f["end_date"]).all()
     first = f[f["update_flag"] == 0]
     m = first["end_date"].dt.month
@@ -541,7 +542,7 @@ def test_announcements_and_restatements(market) -> None:
 
 # ---------------------------------------------------------------- indices
 def test_index_weights_and_constituents(market, daily) -> None:
-    ix = market["index"].to_dataset().load()
+    ix = market["index"].to_dataset().compute()
     w = ix["weight"]
     c = daily["_coords"]
     dates = ix["date"].values
@@ -615,7 +616,7 @@ def test_planted_reversal_value_quality(daily) -> None:
 
 
 def test_offshore_leads_and_macro(market, real_data_dir: Path) -> None:
-    o = market["offshore"].to_dataset().load().to_pandas()
+    o = market["offshore"].to_dataset().compute().to_pandas()
     assert (o > 0).all().all()
     r_next = o["a50_spot"].pct_change().shift(-1)
     basis = o["a50_fut"] / o["a50_spot"] - 1

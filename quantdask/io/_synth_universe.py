@@ -28,23 +28,23 @@ FIRST_LISTING = pd.Timestamp("1990-12-19")
 
 #: Cumulative number of stocks ever listed (year fraction -> count), from ASHARE.md's
 #: listed counts (1,400 in 2005, 2,500 in 2012, 3,800 in 2019, 5,400 in 2025) plus the
-#: few hundred delisted along the way; extrapolated at 160 a year after 2025.
+#: ~350 delisted along the way; extrapolated at 160 a year after 2025.
 _EVER_LISTED = np.array(
     [
         [1990.96, 0.0],
         [1993.0, 180.0],
         [1997.0, 750.0],
-        [2001.0, 1150.0],
-        [2005.0, 1420.0],
-        [2008.0, 1650.0],
-        [2010.0, 2150.0],
-        [2012.0, 2560.0],
-        [2016.0, 3100.0],
-        [2019.0, 3880.0],
-        [2021.0, 4650.0],
-        [2023.0, 5350.0],
-        [2025.0, 5600.0],
-        [2060.0, 5600.0 + 160.0 * 35],
+        [2001.0, 1160.0],
+        [2005.0, 1440.0],
+        [2008.0, 1680.0],
+        [2010.0, 2190.0],
+        [2012.0, 2610.0],
+        [2016.0, 3170.0],
+        [2019.0, 3960.0],
+        [2021.0, 4760.0],
+        [2023.0, 5480.0],
+        [2025.0, 5760.0],
+        [2060.0, 5760.0 + 160.0 * 35],
     ]
 )
 
@@ -321,7 +321,7 @@ def build_universe(
     # Delistings: low-quality, older listings, ~0.9% of assets per year of window.
     years = T / 242.0
     eligible = list_pos < T - 300
-    p_del = np.where(eligible, np.minimum(0.005 * years * np.exp(-0.8 * quality) / 1.4, 0.5), 0.0)
+    p_del = np.where(eligible, np.minimum(0.0035 * years * np.exp(-0.8 * quality) / 1.4, 0.5), 0.0)
     delisted = rng.random(n) < p_del
     lo = np.maximum(list_pos + 250, 120)
     hi = np.full(n, T - 1)

@@ -130,10 +130,10 @@ def synthetic_market(
 
     **Universe.** ``n_assets`` listings are spread over time along the real cumulative
     listing curve (about 1,400 listed in 2005, 2,500 in 2012, 3,800 in 2019, 5,400 in
-    2025), so a window ending in 2025 holds about 5,400/5,600 of its assets listed and the
-    rest delisted. Codes follow the boards' formats in listing order: SH main
+    2025, plus ~350 delisted), so a 2005-2025 window ends with ~92% of its assets listed
+    and the rest delisted. Codes follow the boards' formats in listing order: SH main
     600/601/603/605, STAR 688 (listings from 2019-07-22), SZ main 000/001/002/003, ChiNext
-    300/301 (from 2009-10-30), BSE 83/87/43 and 920 from 2024 (from 2021-11-15). About 0.5%
+    300/301 (from 2009-10-30), BSE 83/87/43 and 920 from 2024 (from 2021-11-15). About 0.35%
     of assets per year of window delist (low-quality firms, most of them ST for the last
     year and many suspended in their last weeks); their history stays in the store.
 
