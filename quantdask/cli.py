@@ -8,6 +8,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+import xarray as xr
+
 
 def _step(title: str) -> float:
     print(f"\n== {title}", flush=True)
@@ -26,6 +29,7 @@ def demo(
     end: str,
     seed: int,
     overwrite: bool,
+    workers: int = 2,
 ) -> int:
     """Build a synthetic market, open it and print a summary (the main job).
 
@@ -41,6 +45,9 @@ def demo(
         Random seed; the market is deterministic by seed.
     overwrite : bool
         Rebuild the store even when one with the same parameters exists.
+    workers : int, default 2
+        Worker processes of the LocalCluster the research steps run on (0: threads in
+        this process).
 
     Returns
     -------
@@ -64,7 +71,97 @@ def demo(
     market = qd.open_market(store)
     print(summarize_market(market))
     _done(t0)
+
+    client = None
+    if workers > 0:
+        t0 = _step(f"dask cluster: LocalCluster with {workers} worker processes")
+        client = qd.connect(n_workers=workers, threads_per_worker=1, dashboard_address=":0")
+        _done(t0)
+    try:
+        _research(market, out)
+    finally:
+        if client is not None:
+            client.close()
     return 0
+
+
+def _research(market: xr.DataTree, out: Path) -> None:
+    """Factors, the daily snapshot, factor analytics and a simple model's back-test."""
+    import quantdask as qd
+
+    last = pd.Timestamp(market["daily"]["date"].values[-1])
+    t0 = _step("section-1 factors for every stock over the whole history -> factors.zarr")
+    factors = [
+        qd.factor("close_vs_ma", window=20),
+        qd.factor("close_vs_ma", window=250),
+        qd.factor("close_vs_high", window=250),
+        qd.factor("ret_skew", window=250),
+        qd.factor("streak", freq="W"),
+        "turnover",
+    ]
+    ds = qd.compute(market, factors)
+    qd.to_zarr(ds, out / "factors.zarr", mode="w")
+    print(
+        f"   {', '.join(ds.data_vars)}: {ds.sizes['date']:,} dates x {ds.sizes['asset']:,} assets"
+    )
+    _done(t0)
+
+    t0 = _step(f"broad-index snapshot on {last:%Y-%m-%d} -> snapshot.html")
+    snap = qd.snapshot(market, last)
+    print(snap.to_markdown())
+    _write_text(out / "snapshot.html", snap.to_html())
+    _done(t0)
+
+    t0 = _step("factor analytics: 20-day reversal vs forward returns -> factor_tear_sheet.html")
+    close = market["daily"]["close"]
+    reversal = -qd.factor("close_vs_ma", window=20)(market)
+    forward = qd.forward_returns(market, periods=(1, 5, 20))
+    print(qd.ic_summary(qd.ic(reversal, forward["fwd_ret_20"])).round(4).to_string())
+    dates = qd.rebalance_dates(market, freq="M")
+    top_quintile = qd.select_weights(reversal, dates=dates, quantile=0.2)
+    factor_bt = qd.backtest(market, top_quintile, costs=qd.Costs(), benchmark="equal")
+    qd.tear_sheet(
+        out / "factor_tear_sheet.html",
+        factor=reversal,
+        forward=forward,
+        backtest=factor_bt,
+        title="20-day reversal (close vs 20-day MA, negated): factor and top quintile",
+    )
+    _done(t0)
+
+    t0 = _step("simple model: reversal + value composite, top 50, score^3 -> model_tear_sheet.html")
+    daily = market["daily"]
+    value = 1.0 / daily["pb"].where(daily["pb"] > 0)
+    score = (qd.cs_rank(reversal) + qd.cs_rank(value)) * 50.0
+    tradable = ~daily["is_st"] & close.notnull()
+    weights = qd.select_weights(
+        score, dates=dates, top=50, universe=tradable, weighting="score", power=3, cap=0.05
+    )
+    model_bt = qd.backtest(market, weights, costs=qd.Costs(), benchmark="000300.SH")
+    metrics = model_bt.metrics()
+    for key in (
+        "annual_return",
+        "annual_volatility",
+        "sharpe",
+        "max_drawdown",
+        "excess_annual_return",
+        "monthly_win_rate",
+    ):
+        print(f"   {key:<22} {metrics[key]: .4f}")
+    qd.tear_sheet(
+        out / "model_tear_sheet.html",
+        backtest=model_bt,
+        title="Reversal + value composite, top 50, weights score^3 (vs CSI 300)",
+    )
+    _done(t0)
+    print(f"\nreports in {out.resolve()}/ (dashboard closed with the cluster)")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (temporary sibling, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _store_params(store: Path) -> dict[str, object] | None:
@@ -97,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("quantdask-demo"), help="output folder (./quantdask-demo)"
     )
     d.add_argument("--overwrite", action="store_true", help="rebuild the store")
+    d.add_argument(
+        "--workers", type=int, default=2, help="LocalCluster worker processes (0: threads only)"
+    )
 
     v = sub.add_parser("verify", help="check a market store against the layout")
     v.add_argument("path", type=Path)
@@ -129,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             end=args.end,
             seed=args.seed,
             overwrite=args.overwrite,
+            workers=args.workers,
         )
     if args.command == "verify":
         import quantdask as qd
