@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quantdask import fundamentals as fu
 from quantdask.testing import raise_if_dask_computes
@@ -297,3 +299,67 @@ def test_pit_on_a_local_cluster():
     ):
         got = client.compute(fu.ttm(m, "revenue"), sync=True)
     np.testing.assert_allclose(got.values, reference(recs, dates, assets, kind="ttm"))
+
+
+def _plain_views(asset, row, period, value, n_dates, n_assets, views, anchor):
+    """Definition of pit_views, one cell at a time."""
+    out = np.full((len(views), n_dates, n_assets), np.nan)
+    order = sorted(range(len(asset)), key=lambda i: (asset[i], row[i]))  # stable: input order
+    for a in range(n_assets):
+        recs = [i for i in order if asset[i] == a]
+        for t in range(n_dates):
+            state, maxp = {}, None
+            for i in recs:
+                if row[i] > t or (anchor == "item" and not np.isfinite(value[i])):
+                    continue
+                if np.isfinite(value[i]):
+                    state[period[i]] = value[i]
+                maxp = period[i] if maxp is None else max(maxp, period[i])
+            if maxp is None:
+                continue
+
+            def v(p, state=state):
+                return state.get(p, np.nan)
+
+            for k, (mode, lag) in enumerate(views):
+                p = maxp - lag
+                q = p % 4
+                if mode == 0:
+                    out[k, t, a] = v(p)
+                elif mode == 1:
+                    out[k, t, a] = v(p) if q == 3 else v(p) + v(p - q - 1) - v(p - 4)
+                else:
+                    out[k, t, a] = v(p) if q == 0 else v(p) - v(p - 1)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    recs=st.lists(
+        st.tuples(
+            st.integers(0, 2),  # asset
+            st.integers(0, 11),  # first usable row
+            st.integers(8051, 8062),  # fiscal period (2012-Q4 .. 2015-Q3)
+            st.one_of(st.integers(-50, 50).map(float), st.just(np.nan)),
+        ),
+        max_size=25,
+    ),
+    anchor=st.sampled_from(["item", "report"]),
+)
+def test_pit_views_property(recs, anchor):
+    asset, row, period, value = (
+        (np.array(c) for c in zip(*recs, strict=True))
+        if recs
+        else (
+            np.zeros(0, int),
+            np.zeros(0, int),
+            np.zeros(0, int),
+            np.zeros(0),
+        )
+    )
+    views = [(0, 0), (0, 1), (1, 0), (1, 4), (2, 0), (2, 2)]
+    got, _ = fu.pit_views(
+        asset, row, period, value, n_dates=12, n_assets=3, views=views, anchor=anchor
+    )
+    want = _plain_views(list(asset), list(row), list(period), list(value), 12, 3, views, anchor)
+    np.testing.assert_allclose(got, want, equal_nan=True)
