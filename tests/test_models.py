@@ -430,3 +430,18 @@ def test_tier_returns_on_synthetic_market(market):
         tr = tier_returns(market, name, dates=dates)
         assert {"tier_1", "tier_2", "tier_3", "long_short", "n"} <= set(tr.columns)
         assert (tr["n"] >= 3).all()
+
+
+def test_lithium_chain_example_runs(market_path, tmp_path, capsys):
+    """The example script back-tests the model and writes its tear sheet."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "model_lithium_chain.py"
+    spec = importlib.util.spec_from_file_location("model_lithium_chain", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.main(["--market", str(market_path), "--out", str(tmp_path / "chain.html")])
+    assert out.exists() and out.stat().st_size > 10_000
+    text = capsys.readouterr().out
+    assert "segment gross margin" in text and "capacity_expansion" in text
