@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import quantdask as qd
 from quantdask.io.calendar import trading_calendar
@@ -119,3 +121,20 @@ def test_bad_input() -> None:
         trading_calendar("not a date", "2020-01-01")
     with pytest.raises(TypeError, match="end"):
         trading_calendar("2020-01-01", 20200101)
+
+
+_FULL = trading_calendar("1985-01-01", "2040-12-31")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.dates(min_value=dt.date(1985, 1, 1), max_value=dt.date(2040, 12, 31)),
+    span=st.integers(min_value=0, max_value=3000),
+)
+def test_any_range_is_a_slice_of_the_full_calendar(a: dt.date, span: int) -> None:
+    b = min(a + dt.timedelta(days=span), dt.date(2040, 12, 31))
+    got = trading_calendar(a, b)
+    lo, hi = pd.Timestamp(a), pd.Timestamp(b)
+    expect = _FULL[(_FULL >= lo) & (_FULL <= hi)]
+    assert list(got) == list(expect)
+    assert (got.day_of_week < 5).all()
