@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,3 +296,84 @@ def test_cli_recipe_with_tls(tmp_path):
         # plain TCP is refused
         with pytest.raises((OSError, TimeoutError)):
             Client(cluster.address.replace("tls://", "tcp://"), timeout=3)
+
+
+# -- the other recipes: checked as far as this machine allows ---------------------------------
+def test_tls_dask_config_yields_encrypted_security(tmp_path):
+    import yaml
+
+    subprocess.run(
+        ["bash", str(TLS / "make-certs.sh"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    text = (TLS / "dask-tls.yaml").read_text().replace("/etc/quantdask/tls", str(tmp_path))
+    config = yaml.safe_load(text)
+
+    def flat(d: dict, prefix: str = "") -> dict:  # dotted keys merge into dask's config
+        out = {}
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else k
+            out.update(flat(v, key) if isinstance(v, dict) else {key: v})
+        return out
+
+    with dask.config.set(flat(config)):
+        sec = Security()
+        assert sec.require_encryption
+        assert sec.tls_ca_file == str(tmp_path / "ca.pem")
+        ctx = sec.get_connection_args("client")["ssl_context"]
+        assert ctx is not None  # cert, key and CA load and match
+        with LocalCluster(
+            processes=False, n_workers=1, protocol="tls://", security=sec, dashboard_address=":0"
+        ) as cluster:
+            with qd.connect(cluster.scheduler_address, verbose=False) as client:
+                assert client.submit(sum, [1, 2]).result() == 3
+
+
+def test_kubernetes_manifest_is_a_daskcluster():
+    import yaml
+
+    doc = yaml.safe_load((REPO / "cluster" / "kubernetes" / "daskcluster.yaml").read_text())
+    assert doc["apiVersion"] == "kubernetes.dask.org/v1" and doc["kind"] == "DaskCluster"
+    worker = doc["spec"]["worker"]["spec"]["containers"][0]
+    scheduler = doc["spec"]["scheduler"]["spec"]["containers"][0]
+    assert worker["args"][:2] == ["dask", "worker"] and scheduler["args"][:2] == [
+        "dask",
+        "scheduler",
+    ]
+    assert worker["image"] == scheduler["image"]
+    ports = {p["port"] for p in doc["spec"]["scheduler"]["service"]["ports"]}
+    assert ports == {8786, 8787}
+    dockerfile = (REPO / "cluster" / "kubernetes" / "Dockerfile").read_text()
+    assert 'pip install ".[cluster]"' in dockerfile
+
+
+def test_jobqueue_script_writes_slurm_and_pbs_jobs():
+    pytest.importorskip("dask_jobqueue")
+    script = REPO / "cluster" / "jobqueue" / "hpc_sweep.py"
+    for system, marker in (("slurm", "#SBATCH -p debug"), ("pbs", "#PBS -q debug")):
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(script),
+                "--system",
+                system,
+                "--queue",
+                "debug",
+                "--cores",
+                "4",
+                "--memory",
+                "16GiB",
+                "--prologue",
+                "source /shared/env/bin/activate",
+                "--dry-run",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        assert marker in out
+        assert "source /shared/env/bin/activate" in out
+        assert "--nworkers 4" in out and "--nthreads 1" in out
