@@ -255,6 +255,17 @@ def test_store_chunking_and_dtypes_follow_schema(tmp_path):
     assert tree["daily"]["close"].chunks is not None  # lazy, dask-backed
 
 
+def test_ingest_in_date_blocks_equals_one_block(tmp_path, monkeypatch):
+    """Ingest holds one DATE_CHUNK block in memory at a time; blocks must not change values."""
+    frames = make_frames()
+    one = qd.ingest(tmp_path / "one.zarr", **frames)
+    monkeypatch.setattr(schema, "DATE_CHUNK", 8)
+    monkeypatch.setattr(schema, "ASSET_CHUNK", 4)
+    blocks = qd.ingest(tmp_path / "blocks.zarr", **frames)
+    assert_same_market(one, blocks)
+    assert qd.verify(blocks).ok
+
+
 def test_dates_accept_yyyymmdd_ints_strings_and_iso(tmp_path):
     frames = make_frames(codes=CODES[:2], dates=DATES[:3], missing=0)
     d = frames["daily"]

@@ -1000,16 +1000,34 @@ def ingest(
     codes = _asset_codes(inp)
     assets = _new_assets(inp, codes)
     carry = _Carry()
+    indices = _index_codes(inp)
+    # One date block (DATE_CHUNK dates, all assets) in memory at a time: the first block makes
+    # the store, later blocks extend it like an append (without a journal: the store is
+    # still a temporary directory). Index weights carry across blocks; nothing else does.
+    block = schema.DATE_CHUNK
+    first = dates[:block]
     nodes = {
-        "daily": _daily_dataset(inp, dates, assets, carry),
-        "index": _index_dataset(inp, dates, _index_codes(inp), assets, carry),
+        "daily": _daily_dataset(inp, first, assets, carry),
+        "index": _index_dataset(inp, first, indices, assets, carry),
         "fundamentals": _fundamentals_dataset(inp),
-        "macro": _series_dataset(inp.macro, dates, schema.MACRO_FIELDS),
-        "offshore": _series_dataset(inp.offshore, dates, schema.OFFSHORE_FIELDS),
+        "macro": _series_dataset(inp.macro, first, schema.MACRO_FIELDS),
+        "offshore": _series_dataset(inp.offshore, first, schema.OFFSHORE_FIELDS),
     }
     tmp = path.with_name(f".{path.name}.ingest-{uuid.uuid4().hex[:8]}")
     try:
         _write_tree(tmp, nodes, {"quantdask_store": "market", "generator": "quantdask.ingest"})
+        del nodes
+        for start in range(block, len(dates), block):
+            part = dates[start : start + block]
+            state = _read_store_state(tmp)
+            carry = _Carry(weight=state["carry"].weight)
+            more = {
+                "daily": _daily_dataset(inp, part, assets, carry),
+                "index": _index_dataset(inp, part, indices, assets, carry),
+                "macro": _series_dataset(inp.macro, part, schema.MACRO_FIELDS),
+                "offshore": _series_dataset(inp.offshore, part, schema.OFFSHORE_FIELDS),
+            }
+            _apply(tmp, state["tree"], more, n_dates_old=start, journal=False)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
             os.rename(path, old)
@@ -1223,7 +1241,12 @@ def append(
 
 
 def _apply(
-    path: Path, tree: xr.DataTree, new_nodes: dict[str, xr.Dataset], *, n_dates_old: int
+    path: Path,
+    tree: xr.DataTree,
+    new_nodes: dict[str, xr.Dataset],
+    *,
+    n_dates_old: int,
+    journal: bool = True,
 ) -> None:
     """Plan the region writes, journal the files they touch, write, consolidate, commit."""
     with zarr_quiet():
@@ -1254,7 +1277,8 @@ def _apply(
             for w in writes:
                 for key in _chunk_keys(arr, w.region):
                     touched.add(f"{w.array}/{arr.metadata.encode_chunk_key(key)}")
-        _journal.begin(path, touched)
+        if journal:
+            _journal.begin(path, touched)
         for arr, new_shape, writes in plan:
             if tuple(arr.shape) != new_shape:
                 arr.resize(new_shape)
@@ -1265,7 +1289,8 @@ def _apply(
             # The journal directory sits in the store while it is consolidated.
             warnings.filterwarnings("ignore", message=".*not recognized as a component.*")
             zarr.consolidate_metadata(str(path))
-    _journal.commit(path)
+    if journal:
+        _journal.commit(path)
 
 
 def _weights_of_new_labels(
