@@ -359,3 +359,26 @@ def test_reference_self_check(panel):
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-9)
     assert Path(__file__).name == "test_sweep.py"
+
+
+def test_scalar_outputs_round_trip_exactly(tmp_path):
+    def f(k):
+        return {
+            "third": k / 3,
+            "tiny": 1e-300 * k,
+            "nan": float("nan"),
+            "int": np.int64(2**53 + k),
+            "flag": bool(k % 2),
+            "f32": np.float32(k / 7),
+        }
+
+    store = tmp_path / "s.zarr"
+    ds = qd.sweep(f, {"k": [1, 2]}, store=store, progress=False)
+    again = qd.open_sweep(store)
+    for name in ("third", "tiny", "int", "flag", "f32"):
+        assert again[name].dtype == ds[name].dtype
+        np.testing.assert_array_equal(again[name].values, ds[name].values)
+    assert again["third"].values.tolist() == [1 / 3, 2 / 3]
+    assert again["int"].values.tolist() == [2**53 + 1, 2**53 + 2]
+    assert again["f32"].values.tolist() == [np.float32(1 / 7), np.float32(2 / 7)]
+    assert np.isnan(again["nan"].values).all()

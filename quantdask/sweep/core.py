@@ -461,7 +461,7 @@ def sweep(
 
     for i, state in states.items():
         if state.get("status") == "ok":
-            outputs[i] = sstore.read_cell(i)
+            outputs[i] = sstore.read_cell(i, state)
         else:
             failures[i] = {k: state.get(k, "") for k in ("error_type", "message", "traceback")}
     ds = assemble(spec, outputs, failures)
@@ -538,7 +538,7 @@ def open_sweep(
     outputs, failures = {}, {}
     for i, state in sstore.cell_states().items():
         if state.get("status") == "ok":
-            outputs[i] = sstore.read_cell(i)
+            outputs[i] = sstore.read_cell(i, state)
         else:
             failures[i] = {k: state.get(k, "") for k in ("error_type", "message", "traceback")}
     return assemble(spec, outputs, failures)

@@ -22,6 +22,7 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 import xarray as xr
 import zarr
 
@@ -30,6 +31,7 @@ from quantdask.io.store import zarr_quiet
 SPEC_ATTR = "quantdask_sweep"
 CELL_ATTR = "quantdask_cell"
 DONE_ATTR = "quantdask_done"
+SCALARS_ATTR = "quantdask_scalars"
 CELLS_GROUP = "cells"
 FORMAT_VERSION = 1
 
@@ -151,22 +153,48 @@ class SweepStore:
             except Exception:
                 continue
             if attrs.get(DONE_ATTR) is True and CELL_ATTR in attrs:
-                states[int(name[1:])] = dict(attrs[CELL_ATTR])
+                states[int(name[1:])] = {
+                    **attrs[CELL_ATTR],
+                    SCALARS_ATTR: attrs.get(SCALARS_ATTR),
+                }
         return states
 
     def write_cell(self, index: int, ds: xr.Dataset | None, info: dict[str, Any]) -> None:
-        """Write one cell's output (or its error record), then its completion marker."""
+        """Write one cell's output (or its error record), then its completion marker.
+
+        A cell of plain numbers (the usual dict of summary metrics) or an error record is
+        one metadata document holding values and marker together, written in one go; other
+        outputs are written as zarr arrays first and marked finished afterwards.
+        """
         path = f"{CELLS_GROUP}/{cell_key(index)}"
-        out = xr.Dataset() if ds is None else ds.copy(deep=False)
-        out.attrs = {CELL_ATTR: info}
+        scalars = _encode_scalars(ds)
         with zarr_quiet():
+            if scalars is not None:
+                zarr.open_group(
+                    self.url,
+                    path=path,
+                    mode="w",
+                    zarr_format=3,
+                    attributes={CELL_ATTR: info, SCALARS_ATTR: scalars, DONE_ATTR: True},
+                    **self._so(),
+                )
+                return
+            assert ds is not None
+            out = ds.copy(deep=False)
+            out.attrs = {CELL_ATTR: info}
             out.to_zarr(
                 self.url, group=path, mode="w", zarr_format=3, consolidated=False, **self._so()
             )
             self._group(path, mode="r+").attrs.update({DONE_ATTR: True})
 
-    def read_cell(self, index: int) -> xr.Dataset:
-        """Read a finished cell's output into memory (without the store's attrs)."""
+    def read_cell(self, index: int, state: dict[str, Any] | None = None) -> xr.Dataset:
+        """Read a finished cell's output into memory (without the store's attrs).
+
+        ``state`` is the cell's entry from :meth:`cell_states`; a cell of plain numbers is
+        decoded from it without another read.
+        """
+        if state is not None and state.get(SCALARS_ATTR) is not None:
+            return _decode_scalars(state[SCALARS_ATTR])
         with zarr_quiet():
             ds = xr.open_zarr(
                 self.url,
@@ -195,6 +223,33 @@ class SweepStore:
                     self.url, storage_options=self.storage_options
                 )
             zarr.consolidate_metadata(target, zarr_format=3)
+
+
+def _encode_scalars(ds: xr.Dataset | None) -> dict[str, Any] | None:
+    """Exact JSON form of a Dataset of 0-d numbers, or None when it holds anything else."""
+    if ds is None:
+        return {}
+    if ds.coords or any(v.ndim or v.attrs for v in ds.data_vars.values()):
+        return None
+    out: dict[str, Any] = {}
+    for name, var in ds.data_vars.items():
+        kind, value = var.dtype.kind, var.values.item()
+        if kind == "f":
+            out[str(name)] = {"dtype": var.dtype.str, "value": repr(float(value))}
+        elif kind in "iub":
+            out[str(name)] = {"dtype": var.dtype.str, "value": value}
+        else:
+            return None
+    return out
+
+
+def _decode_scalars(scalars: dict[str, Any]) -> xr.Dataset:
+    variables = {}
+    for name, enc in scalars.items():
+        dtype = np.dtype(enc["dtype"])
+        value = float(enc["value"]) if dtype.kind == "f" else enc["value"]
+        variables[name] = ((), np.array(value, dtype=dtype))
+    return xr.Dataset(variables)
 
 
 def _child_names(group: zarr.Group) -> list[str]:
