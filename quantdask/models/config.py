@@ -55,6 +55,19 @@ keyed by group or family names with an optional ``default``; unlisted keys weigh
 ``components`` (a list of factor entries: a composite scored as the percentile score of the
 mean of its components' scores; ``name`` is then a free label), ``required`` (for
 user-supplied input factors: raise when the input is missing instead of skipping the factor).
+A bare string ``"roe_ttm"`` is shorthand for ``{ name = "roe_ttm" }``.
+
+Combination rules (:mod:`quantdask.models.scoring`): ``weighted_mean`` averages all of a
+stock's factor scores (common and its group's specific ones) with their weights;
+``mean_over_5_plus_mean_over_std`` is ``mean(S)/5 + mean(S)/std(S)`` over the same scores,
+unweighted (``std_floor`` bounds the std, ``ddof`` 0 or 1); ``common_specific`` mixes the
+weighted mean of the common scores and of the specific scores with ``common_weight`` /
+``specific_weight`` and rescales per date (``normalize``). Missing factor values are left
+out of every rule. Multipliers then multiply the combined score: ``rd_industry``
+(``low + (high - low) * normalize(sqrt(RD/mcap of the industry / RD/mcap of the universe))``),
+``ps`` (``1 / (PS - min(PS) + 1)``), ``penalty`` (``penalty`` when the factor is ``below`` a
+value or below ``below_group_median`` times its group median) and ``segment_trend``
+(``boost`` for groups whose aggregate TTM gross margin rose over ``periods`` quarters).
 """
 
 from __future__ import annotations
