@@ -9,8 +9,10 @@ listing and on suspended days) is written to zarr three times:
 
 and two typical jobs read it back with the threaded scheduler:
 
-* ``rolling``  a strict 20-day rolling mean along ``date``: ``dask.array.map_overlap`` with
+* ``roll20``   a strict 20-day rolling mean along ``date``: ``dask.array.map_overlap`` with
   a trailing (19, 0) depth and ``bottleneck.move_mean``, then a sum (forces every chunk);
+* ``roll250``  the same with a 250-day window (depth 249 exceeds a 64-date chunk, so the
+  cross-section layout has to overlap several neighbouring chunks);
 * ``cs_rank``  a cross-sectional rank per date (``bottleneck.nanrankdata`` over assets),
   which needs all assets of a date in one chunk: the stored layout rechunks each date block
   into slabs of 64 dates x all assets (each slab reads ceil(N / ASSET_CHUNK) stored chunks
@@ -41,6 +43,8 @@ import zarr
 from quantdask.io import schema
 
 WINDOW = 20
+#: A yearly window (the longest lookback of the factor library).
+LONG_WINDOW = 250
 #: Dates per slab when a cross-sectional job rechunks to all assets.
 CS_DATES = 64
 
@@ -62,12 +66,16 @@ def write(path: Path, x: np.ndarray, chunks: tuple[int, int]) -> None:
     arr[:] = x
 
 
-def rolling(a: da.Array) -> float:
+def rolling(a: da.Array, window: int = WINDOW) -> float:
     def move(block: np.ndarray) -> np.ndarray:
-        return bn.move_mean(block, WINDOW, axis=0)  # strict: min_count = window
+        return bn.move_mean(block, window, axis=0)  # strict: min_count = window
 
-    out = a.map_overlap(move, depth={0: (WINDOW - 1, 0), 1: 0}, boundary="none", dtype=a.dtype)
+    out = a.map_overlap(move, depth={0: (window - 1, 0), 1: 0}, boundary="none", dtype=a.dtype)
     return float(da.nansum(out).compute())
+
+
+def rolling_long(a: da.Array) -> float:
+    return rolling(a, LONG_WINDOW)
 
 
 def cs_rank(a: da.Array) -> float:
@@ -78,13 +86,10 @@ def cs_rank(a: da.Array) -> float:
     return float(da.nansum(out).compute())
 
 
-def best(fn, a: da.Array, repeat: int) -> tuple[float, float]:
-    times, value = [], 0.0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn(a)
-        times.append(time.perf_counter() - t0)
-    return min(times), value
+def timed(fn, a: da.Array) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    value = fn(a)
+    return time.perf_counter() - t0, value
 
 
 def main() -> None:
@@ -103,38 +108,48 @@ def main() -> None:
         "whole-time": (T, 64),
         "cross-section": (64, N),
     }
+    jobs = {"roll20": rolling, "cs_rank": cs_rank, "roll250": rolling_long}
     tmp = Path(tempfile.mkdtemp(prefix="qd-bench-layout-"))
     try:
         x = make_field(T, N)
         for name, chunks in layouts.items():
             write(tmp / name, x, chunks)
         # Reference values (plain numpy) so every layout is checked, not just timed.
-        ref_roll = float(np.nansum(bn.move_mean(x, WINDOW, axis=0)))
-        ref_rank = float(np.nansum(bn.nanrankdata(x, axis=1)))
+        ref = {
+            "roll20": float(np.nansum(bn.move_mean(x, WINDOW, axis=0))),
+            "cs_rank": float(np.nansum(bn.nanrankdata(x, axis=1))),
+            "roll250": float(np.nansum(bn.move_mean(x, LONG_WINDOW, axis=0))),
+        }
         del x
         print(
             f"field: {T} dates x {N} assets float64 ({T * N * 8 / 2**20:.0f} MiB), "
             f"threads scheduler, {args.workers} workers, best of {args.repeat}"
         )
-        print(
-            f"{'layout':<14} {'chunks':>14} {'rolling s':>10} {'cs_rank s':>10} {'both s':>8}  ratio"
-        )
-        results = {}
+        # Repeats are interleaved across layouts so machine-load drifts hit all alike.
+        runs = {name: {job: [] for job in jobs} for name in layouts}
         with dask.config.set(scheduler="threads", num_workers=args.workers):
-            for name in layouts:
-                a = da.from_zarr(str(tmp / name))
-                t_roll, v_roll = best(rolling, a, args.repeat)
-                t_rank, v_rank = best(cs_rank, a, args.repeat)
-                assert np.isclose(v_roll, ref_roll, rtol=1e-9), (name, v_roll, ref_roll)
-                assert np.isclose(v_rank, ref_rank, rtol=1e-9), (name, v_rank, ref_rank)
-                results[name] = (t_roll, t_rank)
-        base = results["stored"]
-        for name, (t_roll, t_rank) in results.items():
+            for _ in range(args.repeat):
+                for name in layouts:
+                    a = da.from_zarr(str(tmp / name))
+                    for job, fn in jobs.items():
+                        t, v = timed(fn, a)
+                        assert np.isclose(v, ref[job], rtol=1e-9), (name, job, v, ref[job])
+                        runs[name][job].append(t)
+        best = {name: {job: min(ts) for job, ts in r.items()} for name, r in runs.items()}
+        print(
+            f"{'layout':<14} {'chunks':>10}"
+            + "".join(f" {j + ' s':>10}" for j in jobs)
+            + f" {'all s':>8}   ratio to stored"
+        )
+        base = best["stored"]
+        for name, b in best.items():
             c = layouts[name]
+            ratios = ", ".join(f"{j} x{b[j] / base[j]:.2f}" for j in jobs)
+            total = sum(b.values())
             print(
-                f"{name:<14} {f'{c[0]}x{c[1]}':>14} {t_roll:10.2f} {t_rank:10.2f} "
-                f"{t_roll + t_rank:8.2f}  rolling x{t_roll / base[0]:.2f}, "
-                f"cs_rank x{t_rank / base[1]:.2f}, both x{(t_roll + t_rank) / sum(base):.2f}"
+                f"{name:<14} {f'{c[0]}x{c[1]}':>10}"
+                + "".join(f" {b[j]:10.2f}" for j in jobs)
+                + f" {total:8.2f}   {ratios}, all x{total / sum(base.values()):.2f}"
             )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
