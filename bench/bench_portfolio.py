@@ -16,6 +16,7 @@ building the data is not timed. The ratio is measured in one run.
 
     python bench/bench_portfolio.py            # reduced: 1,000 assets x 1,000 days
     python bench/bench_portfolio.py --full     # 5,500 assets x 4,850 days (20 years)
+    python bench/bench_portfolio.py --full --portfolio-only   # select + back-test only
 """
 
 from __future__ import annotations
@@ -149,11 +150,32 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="5,500 assets x 4,850 days")
     parser.add_argument("--assets", type=int, default=1000)
     parser.add_argument("--days", type=int, default=1000)
+    parser.add_argument(
+        "--portfolio-only",
+        action="store_true",
+        help="time only select_weights + backtest + metrics (twice: numba load, then warm)",
+    )
     args = parser.parse_args()
     n_assets, n_days = (5500, 4850) if args.full else (args.assets, args.days)
     print(f"panel: {n_assets} assets x {n_days} days, monthly rebalance, top {TOP}")
     t0 = time.perf_counter()
     tree, factor = make_market(n_assets, n_days)
+    if args.portfolio_only:
+        reb = qd.rebalance_dates(tree, "M")[1:]
+        for _ in range(2):
+            t0 = time.perf_counter()
+            w = qd.select_weights(factor, dates=reb, top=TOP)
+            t1 = time.perf_counter()
+            res = qd.backtest(tree, w, costs=qd.Costs(), benchmark="equal")
+            t2 = time.perf_counter()
+            res.metrics()
+            t3 = time.perf_counter()
+            print(
+                f"select_weights {t1 - t0:.2f} s, backtest {t2 - t1:.2f} s "
+                f"({res.holdings.shape[0]} days x {res.holdings.shape[1]} held assets), "
+                f"metrics {t3 - t2:.2f} s"
+            )
+        return
     long = xr.Dataset(
         {
             "ret": tree["daily"]["close"] / tree["daily"]["pre_close"] - 1,
