@@ -415,6 +415,12 @@ def test_errors():
         qd.backtest(tree, target(tree, {0: [1.0, 0.0]}), carry="never")
     with pytest.raises(ValueError, match="window"):
         qd.backtest(tree, target(tree, {0: [1.0, 0.0]}), start="2024-02-01")
+    # edge cases: all-cash targets, a single-day window
+    cash_only = qd.backtest(tree, target(tree, {0: [0.0, 0.0]}))
+    assert cash_only.holdings.sizes["asset"] == 0
+    np.testing.assert_allclose(cash_only.returns.to_numpy(), 0.0)
+    one_day = qd.backtest(tree, target(tree, {4: [1.0, 0.0]}))
+    assert len(one_day.returns) == 0 and len(one_day.nav) == 1
     # a DataFrame of weights works too
     df = pd.DataFrame([[1.0, 0.0]], index=dates[:1], columns=["600000.SH", "600001.SH"])
     assert len(qd.backtest(tree, df).returns) == 4

@@ -514,7 +514,7 @@ def backtest(
     nav_s = pd.Series(nav, index=date_index, name="nav")
     # NAV is 1.0 just before the first trade: the first return (day after the first trade)
     # includes the first trade's costs
-    prev = np.concatenate([[1.0], nav[1:-1]])
+    prev = np.concatenate([[1.0], nav[1:]])[:-1]
     returns = pd.Series(nav[1:] / prev - 1.0, index=date_index[1:], name="returns")
     with np.errstate(invalid="ignore", divide="ignore"):
         weights_eod = np.where(nav[:, None] > 0, values / nav[:, None], 0.0)
