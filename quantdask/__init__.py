@@ -95,6 +95,15 @@ from quantdask.cluster import connect
 from quantdask.sweep import open_sweep, plot_sweep, sweep, sweep_summary
 
 # [timing] DTW and offshore-flow timing
+from quantdask.timing import (
+    TimingBacktest,
+    dtw_distance,
+    dtw_sweep,
+    dtw_timing,
+    offshore_backtest,
+    offshore_timing,
+    timing_backtest,
+)
 
 __version__ = "0.1.0"
 
@@ -185,5 +194,12 @@ __all__ = [
     "sweep",
     "sweep_summary",
     # [timing]
+    "TimingBacktest",
+    "dtw_distance",
+    "dtw_sweep",
+    "dtw_timing",
+    "offshore_backtest",
+    "offshore_timing",
+    "timing_backtest",
     "__version__",
 ]
