@@ -445,3 +445,15 @@ def test_lithium_chain_example_runs(market_path, tmp_path, capsys):
     assert out.exists() and out.stat().st_size > 10_000
     text = capsys.readouterr().out
     assert "segment gross margin" in text and "capacity_expansion" in text
+
+
+def test_sparse_rebalance_calendar_gives_identical_scores(market):
+    """Lookback-0 factors evaluated on the rebalance dates only equal the full-calendar run."""
+    dates = qd.rebalance_dates(market, "M", start="2017-06-01", end="2018-03-31")
+    for name in ("soe", "tech", "lithium_chain"):
+        over = {"universe": {"index": None}} if name == "soe" else None
+        model = load_model(name, overrides=over)
+        sparse = model.score_table(market, dates)
+        model._sparse = False
+        full = model.score_table(market, dates)
+        xr.testing.assert_identical(sparse, full)

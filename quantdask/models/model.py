@@ -75,6 +75,48 @@ class Model:
         self.config = config
         self.name = config.name
 
+    #: Evaluate lookback-0 factors on the rebalance dates only (see :meth:`_factor_market`).
+    _sparse: bool = True
+
+    def _factor_market(
+        self, market: xr.DataTree, dates: pd.DatetimeIndex, inputs: Mapping[str, Any]
+    ) -> xr.DataTree:
+        """The market restricted to the rebalance dates, when every factor allows it.
+
+        Factors with lookback 0 (all fundamental factors) give the same value on ``t``
+        whether the daily calendar is complete or holds only the rebalance dates: point-in-
+        time records are usable on ``t`` iff announced before ``t`` (``as_of`` convention) in
+        both cases. Evaluating them on the rebalance dates only cuts the work and memory by
+        the ratio of trading days to rebalance dates. Any factor with a lookback (e.g. a
+        technical factor) keeps the full calendar.
+        """
+        cfg = self.config
+        entries: list[FactorEntry] = []
+
+        def flat(e: FactorEntry) -> None:
+            if e.components:
+                for c in e.components:
+                    flat(c)
+            else:
+                entries.append(e)
+
+        for e in cfg.entries():
+            flat(e)
+        entries += [r.factor for r in (*cfg.universe.require_any, *cfg.universe.require_all)]
+        for m in cfg.multipliers:
+            if m.kind in ("ps", "penalty"):
+                entries.append(FactorEntry(m.options["factor"], dict(m.options.get("params", {}))))
+        for e in entries:
+            if e.name in USER_PANEL_FACTORS:
+                continue
+            if bind_factor(e.name, **e.params).lookback != 0:
+                return market
+        nodes = {}
+        for name, node in market.children.items():
+            ds = node.to_dataset()
+            nodes[name] = ds.sel(date=dates) if "date" in ds.dims else ds
+        return xr.DataTree.from_dict(nodes)
+
     def __repr__(self) -> str:
         c = self.config
         n = len(c.entries())
@@ -357,7 +399,8 @@ class Model:
         daily = market["daily"].to_dataset()
         dates = _dates(daily, dates)
         inputs = dict(inputs or {})
-        lazy, skipped = self._lazy_panels(market, dates, inputs)
+        sub = self._factor_market(market, dates, inputs) if self._sparse else market
+        lazy, skipped = self._lazy_panels(sub, dates, inputs)
         keys = list(lazy)
         computed = dask.compute(*[lazy[k] for k in keys])
         arr = {k: np.asarray(v) for k, v in zip(keys, computed, strict=True)}
