@@ -382,3 +382,16 @@ def test_scalar_outputs_round_trip_exactly(tmp_path):
     assert again["int"].values.tolist() == [2**53 + 1, 2**53 + 2]
     assert again["f32"].values.tolist() == [np.float32(1 / 7), np.float32(2 / 7)]
     assert np.isnan(again["nan"].values).all()
+
+
+def test_sweep_without_data_on_client(client, tmp_path):
+    """Cells without ``data=`` on a cluster (the tasks are pickled even in-process)."""
+    ds = qd.sweep(
+        lambda a, b: {"p": a * b},
+        {"a": [1, 2], "b": [3, 4]},
+        store=tmp_path / "s.zarr",
+        client=client,
+        progress=False,
+    )
+    assert ds.attrs["n_failed"] == 0, ds.attrs["failures"]
+    np.testing.assert_array_equal(ds["p"].values, [[3, 4], [6, 8]])

@@ -21,7 +21,19 @@ from quantdask.sweep.store import SweepStore
 
 #: Name of the cell dimension of a sweep over a list of parameter dicts.
 CELL_DIM = "cell"
-_NO_DATA: Any = object()
+
+
+class _NoData:
+    """Sentinel for "no shared data"; pickles by reference, so it stays itself on workers."""
+
+    def __reduce__(self) -> str:
+        return "_NO_DATA"
+
+    def __repr__(self) -> str:
+        return "<no data>"
+
+
+_NO_DATA: Any = _NoData()
 _SCALAR_KINDS = "biuf"
 
 
@@ -484,23 +496,26 @@ def _run_distributed(client, func, data, cells, todo, record, bar, progress) -> 
         )
         futures[fut] = i
     try:
-        for fut in as_completed(list(futures)):
-            i = futures.pop(fut)
-            if fut.status == "finished":
-                status, payload = fut.result()
-            elif fut.status == "cancelled":
-                raise FutureCancelledError(fut.key, reason="the cluster cancelled a sweep cell")
-            else:
-                err = fut.exception()
-                payload = {
-                    "error_type": type(err).__name__,
-                    "message": str(err),
-                    "traceback": "".join(traceback.format_exception(err)),
-                }
-                status = "error"
-            fut.release()
-            record(i, status, payload)
-            bar.update(status != "ok")
+        # results are gathered in the background, in batches, while earlier ones are written
+        completed = as_completed(list(futures), with_results=True, raise_errors=False)
+        for batch in completed.batches():
+            for fut, result in batch:
+                i = futures.pop(fut)
+                if fut.status == "cancelled":
+                    raise FutureCancelledError(fut.key, reason="the cluster cancelled a sweep cell")
+                if fut.status == "finished":
+                    status, payload = result
+                else:  # the task itself failed, e.g. KilledWorker after repeated worker deaths
+                    err = result if isinstance(result, BaseException) else fut.exception()
+                    payload = {
+                        "error_type": type(err).__name__,
+                        "message": str(err),
+                        "traceback": "".join(traceback.format_exception(err)),
+                    }
+                    status = "error"
+                fut.release()
+                record(i, status, payload)
+                bar.update(status != "ok")
     finally:
         for fut in futures:
             fut.cancel()
