@@ -457,3 +457,23 @@ def test_sparse_rebalance_calendar_gives_identical_scores(market):
         model._sparse = False
         full = model.score_table(market, dates)
         xr.testing.assert_identical(sparse, full)
+
+
+def test_min_factors():
+    m = hand_market()
+    c = cfg(combine={"rule": "weighted_mean", "min_factors": 2})
+    f2 = _panel(F2).compute()
+    f2[:, 1] = nan  # asset 1 has only its common score
+
+    @register_factor("_t_f2_gap", override=True)
+    def _gap(market):
+        return f2.reindex(date=market["daily"]["date"])
+
+    try:
+        c["specific"] = {"banks": ["_t_f2_gap"], "brokers": ["_t_f2_gap"]}
+        got = first_row(load_model(c), m)
+        assert np.isnan(got[1]) and np.isfinite(got[[0, 2, 3, 4, 5]]).all()
+        with pytest.raises(ModelConfigError, match="min_factors"):
+            read_config(cfg(combine={"min_factors": 0}))
+    finally:
+        unregister_factor("_t_f2_gap")

@@ -60,10 +60,12 @@ A bare string ``"roe_ttm"`` is shorthand for ``{ name = "roe_ttm" }``.
 Combination rules (:mod:`quantdask.models.scoring`): ``weighted_mean`` averages all of a
 stock's factor scores (common and its group's specific ones) with their weights;
 ``mean_over_5_plus_mean_over_std`` is ``mean(S)/5 + mean(S)/std(S)`` over the same scores,
-unweighted (``std_floor`` bounds the std, ``ddof`` 0 or 1); ``common_specific`` mixes the
+unweighted (``std_floor`` bounds the std, ``ddof`` 0 or 1, at least two scores);
+``common_specific`` mixes the
 weighted mean of the common scores and of the specific scores with ``common_weight`` /
 ``specific_weight`` and rescales per date (``normalize``). Missing factor values are left
-out of every rule. Multipliers then multiply the combined score: ``rd_industry``
+out of every rule; ``min_factors`` (default 1) is the number of available factor scores a
+stock needs to be scored at all. Multipliers then multiply the combined score: ``rd_industry``
 (``low + (high - low) * normalize(sqrt(RD/mcap of the industry / RD/mcap of the universe))``),
 ``ps`` (``1 / (PS - min(PS) + 1)``), ``penalty`` (``penalty`` when the factor is ``below`` a
 value or below ``below_group_median`` times its group median) and ``segment_trend``
@@ -191,6 +193,7 @@ class CombineConfig:
     normalize: str = "none"
     std_floor: float = 1.0
     ddof: int = 0
+    min_factors: int = 1
 
 
 @dataclass(frozen=True)
@@ -481,7 +484,17 @@ def _combine(d: Any) -> CombineConfig:
     where = "combine"
     d = d or {}
     _check_keys(
-        d, {"rule", "common_weight", "specific_weight", "normalize", "std_floor", "ddof"}, where
+        d,
+        {
+            "rule",
+            "common_weight",
+            "specific_weight",
+            "normalize",
+            "std_floor",
+            "ddof",
+            "min_factors",
+        },
+        where,
     )
     rule = d.get("rule", "weighted_mean")
     if rule not in RULES:
@@ -496,8 +509,12 @@ def _combine(d: Any) -> CombineConfig:
     ddof = d.get("ddof", 0)
     if ddof not in (0, 1):
         raise _err(where, f"ddof must be 0 or 1, got {ddof!r}")
+    min_factors = d.get("min_factors", 1)
+    if isinstance(min_factors, bool) or not isinstance(min_factors, int) or min_factors < 1:
+        raise _err(where, f"min_factors must be a positive integer, got {min_factors!r}")
     return CombineConfig(
         rule=rule,
+        min_factors=min_factors,
         common_weight=cw,
         specific_weight=sw,
         normalize=norm,

@@ -441,14 +441,16 @@ class Model:
                 f"model {self.name!r}: no factor could be scored (user inputs missing: {skipped})"
             )
         cb = cfg.combine
+        enough = np.isfinite(np.stack(all_s)).sum(axis=0) >= cb.min_factors
         if cb.rule == "weighted_mean":
             combined = sc.weighted_mean(np.stack(all_s), np.stack(all_w))
-            combined = sc.normalize(combined, method=cb.normalize)
         elif cb.rule == "mean_over_5_plus_mean_over_std":
             combined = sc.mean_over_5_plus_mean_over_std(
-                np.stack(all_s), std_floor=cb.std_floor, ddof=cb.ddof
+                np.stack(all_s),
+                std_floor=cb.std_floor,
+                ddof=cb.ddof,
+                min_count=max(2, cb.min_factors),
             )
-            combined = sc.normalize(combined, method=cb.normalize)
         else:
             common = (
                 sc.weighted_mean(np.stack(common_s), np.stack(common_w))
@@ -467,9 +469,12 @@ class Model:
                 specific,
                 common_weight=cb.common_weight,
                 specific_weight=cb.specific_weight,
-                normalize_method=cb.normalize,
+                normalize_method="none",
             )
-        combined = np.where(groups > 0, combined, np.nan)
+        # stocks outside the universe or with too few factor scores are not scored; the
+        # per-date rescaling runs over the scored stocks only
+        combined = np.where((groups > 0) & enough, combined, np.nan)
+        combined = sc.normalize(combined, method=cb.normalize)
         mult = np.ones(shape)
         for i, m in enumerate(cfg.multipliers):
             mi = self._multiplier(m.kind, m.options, arr, groups)
