@@ -210,32 +210,43 @@ def _dates(fr: _Frame, col: str, *, required: bool = True) -> np.ndarray:
         values = out.as_unit("ns").to_numpy()
         missing = np.isnat(values)
     else:
+        # Parse each distinct value once (a long table repeats every date per stock).
+        inv, uniq = pd.factorize(s, use_na_sentinel=True)
+        u = pd.Series(np.asarray(uniq, dtype=object), dtype=object)
+        u_values = np.full(len(u), np.datetime64("NaT"), dtype="datetime64[ns]")
+        u_bad = np.zeros(len(u), dtype=bool)
         if pd.api.types.is_float_dtype(s.dtype):
-            frac = s.notna() & (s != np.floor(s))
-            if frac.any():
-                r = int(np.flatnonzero(frac.to_numpy())[0])
-                raise fr.fail(r, col, f"unparseable date {s.iloc[r]!r}")
-            s = s.astype("Int64")
-        missing = _text_missing(s)
-        text = s.astype(object).where(~missing, None).astype(str).str.strip()
+            uf = u.astype("float64")
+            u_bad = (uf != np.floor(uf)).to_numpy()
+            u = uf.where(~u_bad, 0.0).astype("int64").astype(object)
+        u_missing = _text_missing(u) if len(u) else np.zeros(0, dtype=bool)
+        text = u.where(~u_missing, None).astype(str).str.strip()
         compact = text.str.fullmatch(r"\d{8}").fillna(False).to_numpy(dtype=bool)
-        values = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[ns]")
         if compact.any():
-            values[compact] = (
+            u_values[compact] = (
                 pd.to_datetime(text[compact], format="%Y%m%d", errors="coerce")
                 .dt.as_unit("ns")
                 .to_numpy()
             )
-        iso = ~compact & ~missing
+        iso = ~compact & ~u_missing
         if iso.any():
             parsed = pd.to_datetime(text[iso], format="ISO8601", errors="coerce")
             if getattr(parsed.dt, "tz", None) is not None:
                 parsed = parsed.dt.tz_localize(None)
-            values[iso] = parsed.dt.as_unit("ns").to_numpy()
-        bad = np.flatnonzero(~missing & np.isnat(values))
-        if bad.size:
-            r = int(bad[0])
-            raise fr.fail(r, col, f"unparseable date {s.iloc[r]!r} (use YYYYMMDD or ISO)")
+            u_values[iso] = parsed.dt.as_unit("ns").to_numpy()
+        u_bad |= ~u_missing & np.isnat(u_values)
+        known = inv >= 0
+        safe = np.where(known, inv, 0)
+        if len(u):
+            bad = np.flatnonzero(known & u_bad[safe])
+            if bad.size:
+                r = int(bad[0])
+                raise fr.fail(r, col, f"unparseable date {s.iloc[r]!r} (use YYYYMMDD or ISO)")
+            values = np.where(known, u_values[safe], np.datetime64("NaT", "ns"))
+            missing = ~known | u_missing[safe]
+        else:
+            values = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[ns]")
+            missing = np.ones(len(s), dtype=bool)
     if required and missing.any():
         r = int(np.flatnonzero(missing)[0])
         raise fr.fail(r, col, "date is missing")
@@ -244,15 +255,19 @@ def _dates(fr: _Frame, col: str, *, required: bool = True) -> np.ndarray:
 
 def _codes(fr: _Frame, col: str, *, index: bool = False) -> np.ndarray:
     s = fr.df[col]
-    missing = _text_missing(s)
-    if missing.any():
+    inv, uniq = pd.factorize(s, use_na_sentinel=True)
+    u = pd.Series(np.asarray(uniq, dtype=object), dtype=object)
+    u_missing = _text_missing(u) if len(u) else np.zeros(0, dtype=bool)
+    safe = np.where(inv >= 0, inv, 0)
+    missing = (inv < 0) | (u_missing[safe] if len(u) else True)
+    if np.any(missing):
         r = int(np.flatnonzero(missing)[0])
         raise fr.fail(r, col, "code is missing")
-    text = s.astype(str).str.strip()
+    text = u.astype(str).str.strip()
     pattern = _INDEX_CODE if index else _STOCK_CODE
     ok = text.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
     if not ok.all():
-        r = int(np.flatnonzero(~ok)[0])
+        r = int(np.flatnonzero(~ok[inv])[0])
         kind = (
             "an index code (6 digits + .SH/.SZ/.CSI)"
             if index
@@ -260,20 +275,25 @@ def _codes(fr: _Frame, col: str, *, index: bool = False) -> np.ndarray:
             "000/001/002/003/300/301 .SZ, 43/83/87/920 .BJ)"
         )
         raise fr.fail(r, col, f"unknown code format {s.iloc[r]!r}: expected {kind}")
-    return text.to_numpy(dtype=object)
+    return text.to_numpy(dtype=object)[inv]
 
 
 def _no_duplicates(fr: _Frame, keys: dict[str, np.ndarray]) -> None:
-    frame = pd.DataFrame(keys)
-    dup = frame.duplicated(keep=False).to_numpy()
+    combined = np.zeros(len(next(iter(keys.values()))), dtype=np.int64)
+    for arr in keys.values():
+        if arr.dtype.kind == "M":
+            arr = arr.view(np.int64)
+        codes, uniq = pd.factorize(arr, use_na_sentinel=False)
+        combined *= len(uniq)
+        combined += codes
+        combined, _ = pd.factorize(combined)
+    dup = pd.Series(combined).duplicated(keep="first").to_numpy()
     if dup.any():
-        rows = np.flatnonzero(dup)
-        first = rows[0]
-        same = rows[(frame.iloc[rows] == frame.iloc[first]).all(axis=1).to_numpy()]
-        key = ", ".join(f"{k}={frame.iloc[first][k]!s}" for k in keys)
+        r = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero(combined == combined[r])[0])
+        key = ", ".join(f"{k}={pd.Series(v[r : r + 1]).iloc[0]!s}" for k, v in keys.items())
         raise IngestError(
-            f"{fr.where(int(same[1]), next(iter(keys)))}: duplicate key ({key}), "
-            f"also at row {int(same[0]) + 1}"
+            f"{fr.where(r, next(iter(keys)))}: duplicate key ({key}), also at row {first + 1}"
         )
 
 
