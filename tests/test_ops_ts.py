@@ -118,12 +118,15 @@ def test_moving_vs_reference(name: str, window: int, min_periods: int | None) ->
     np.testing.assert_allclose(out.values, expected, rtol=1e-7, atol=1e-9, equal_nan=True)
 
 
+@pytest.mark.parametrize("window", [6, 20])
 @pytest.mark.parametrize("name", ["ts_mean", "ts_skew", "ts_percentile", "ts_argmax", "ts_rank"])
-def test_traded_only_vs_reference(name: str) -> None:
-    """traded_only: the window counts only valid rows; NaN output on the others."""
+def test_traded_only_vs_reference(name: str, window: int) -> None:
+    """traded_only: the window counts only valid rows; NaN output on the others.
+
+    Window 20 carries more traded rows than one date chunk (7) holds.
+    """
     a = _panel(seed=2, nan_frac=0.3)
     ref_fn, kw = REFERENCES[name]
-    window = 6
     expected = np.full(a.shape, np.nan)
     for j in range(a.shape[1]):
         col = pd.Series(a[:, j])
