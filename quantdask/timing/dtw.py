@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -30,12 +31,21 @@ def _as_1d(x: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name}: empty array")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
-    return np.ascontiguousarray(arr)
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
 def _band(
+    n: int, m: int, constraint: Constraint, radius: int | None, slope: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return _band_cached(n, m, constraint, radius, slope)
+    except TypeError:  # unhashable parameter: validate uncached (raises the right error)
+        return _band_uncached(n, m, constraint, radius, slope)
+
+
+def _band_uncached(
     n: int, m: int, constraint: Constraint, radius: int | None, slope: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
     if constraint not in _CODES:
@@ -60,6 +70,16 @@ def _band(
             )
         return _k.band(n, m, _k.ITAKURA, slope=float(s))
     return _k.band(n, m, _k.NONE)
+
+
+@functools.lru_cache(maxsize=256)
+def _band_cached(
+    n: int, m: int, constraint: Constraint, radius: int | None, slope: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = _band_uncached(n, m, constraint, radius, slope)
+    lo.flags.writeable = False
+    hi.flags.writeable = False
+    return lo, hi
 
 
 def default_radius(length: int) -> int:
