@@ -994,8 +994,10 @@ def ingest(
     all stock codes of the inputs, sorted. Every date-dimensioned node shares the calendar.
 
     The store is written into a temporary sibling directory and renamed into place at the
-    end, so a failed ingest leaves nothing behind. Not lazy: the inputs are read into memory
-    and one dense field is built at a time.
+    end, so a failed ingest leaves nothing behind. An explicit I/O point, not lazy: the inputs
+    are read into memory, and the dense fields are built and written one ``DATE_CHUNK`` block
+    of dates (all assets) at a time. For the whole market history, ingest the first years and
+    :func:`append` the rest a year at a time to keep the input frames small.
     """
     path = Path(path)
     if path.exists() and not overwrite:
