@@ -62,6 +62,8 @@ def _like(other: Any, x: xr.DataArray, arg: str, fill: Any, dtype: Any) -> xr.Da
     if extra:
         raise ValueError(f"{arg} has dimensions {sorted(extra)} that x lacks")
     other = other.reindex_like(x, fill_value=fill) if other.dims else other
+    if np.issubdtype(other.dtype, np.floating) and np.dtype(dtype).kind == "i":
+        other = other.fillna(fill)  # float codes with NaN for "no group"
     other = other.broadcast_like(x).transpose(*x.dims).astype(dtype)
     return other
 
