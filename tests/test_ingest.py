@@ -818,3 +818,8 @@ def test_real_csi500_weights(real_data_dir, tmp_path):
     ref = ref.div(ref.sum(axis=1), axis=0).fillna(0.0).reindex(columns=got.columns, fill_value=0.0)
     np.testing.assert_allclose(got.to_numpy(), ref.to_numpy(), rtol=1e-12, atol=1e-15)
     assert ((got > 0).sum(axis=1) == 500).all()
+
+
+def test_append_to_a_missing_store(tmp_path):
+    with pytest.raises(StoreError, match="no market store"):
+        qd.append(tmp_path / "nothing.zarr", daily=make_frames()["daily"])
