@@ -15,8 +15,6 @@ from quantdask.io.calendar import trading_calendar
 from quantdask.io.synthetic import synthetic_market
 from quantdask.io.ingest import IngestError, append, ingest
 from quantdask.io.verify import VerifyReport, verify
-from quantdask.io.ingest import IngestError, append, ingest
-from quantdask.io.verify import VerifyReport, verify
 
 # [ops] time-series and cross-section ops
 from quantdask import ops
@@ -111,11 +109,6 @@ __all__ = [
     # [io]
     "synthetic_market",
     "trading_calendar",
-    "IngestError",
-    "VerifyReport",
-    "append",
-    "ingest",
-    "verify",
     "IngestError",
     "VerifyReport",
     "append",
