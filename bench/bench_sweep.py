@@ -149,7 +149,7 @@ def bench_large(args, tmp: Path) -> None:
                 while not stop["flag"]:
                     k = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
                     peak["tasks"] = max(peak["tasks"], k)
-                    time.sleep(0.05)
+                    time.sleep(0.25)
 
             th = threading.Thread(target=poll)
             th.start()
