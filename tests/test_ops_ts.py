@@ -441,3 +441,31 @@ def test_ops_on_synthetic_store_keep_stored_chunks(market) -> None:
         s = r[col].dropna()
         expected[r[col].notna().to_numpy(), j] = s.rolling(60).skew().to_numpy()
     np.testing.assert_allclose(sk.values, expected, rtol=1e-7, atol=1e-10, equal_nan=True)
+
+
+@pytest.mark.distributed
+def test_ops_on_local_cluster_processes() -> None:
+    """Overlap, carried-state scans and cs ops run on real worker processes (pickled graphs)."""
+    from distributed import Client, LocalCluster
+
+    x = _da(_panel(seed=12))
+
+    def build(x: xr.DataArray) -> list[xr.DataArray]:
+        return [
+            qd.ts_mean(x, window=12),
+            qd.ts_skew(x, window=12, traded_only=True),
+            qd.ts_streak(x, freq="W"),
+            qd.ts_ewm_mean(x, span=5),
+            qd.cs_rank(x),
+        ]
+
+    expected = dask.compute(*build(x), scheduler="sync")
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),
+    ):
+        got = dask.compute(*build(x))
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g.values, e.values)
