@@ -293,7 +293,7 @@ def test_pit_on_a_local_cluster():
     m = tiny_market(recs, dates, assets, date_chunk=50)
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
