@@ -377,3 +377,39 @@ def test_jobqueue_script_writes_slurm_and_pbs_jobs():
         assert marker in out
         assert "source /shared/env/bin/activate" in out
         assert "--nworkers 4" in out and "--nthreads 1" in out
+
+
+@pytest.mark.parametrize("scheme", ["file", "memory"])
+def test_market_store_by_fsspec_url_feeds_a_sweep(scheme, tmp_path):
+    """Workers read the market by URL (``file://`` / fsspec memory) through qd.open_panel."""
+    import uuid
+
+    import fsspec
+
+    path = qd.synthetic_market(
+        tmp_path / "m.zarr", n_assets=20, start="2019-01-01", end="2019-04-30", seed=5
+    )
+    if scheme == "file":
+        url = f"file://{path}"
+    else:
+        url = f"memory://qd-market-{uuid.uuid4().hex}.zarr"
+        fsspec.filesystem("memory").put(str(path), url.removeprefix("memory://"), recursive=True)
+    close = qd.open_panel(url)[["close"]]
+    with (
+        LocalCluster(
+            processes=False, n_workers=2, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        ds = qd.sweep(
+            lambda d, window: {"m": float(d["close"].rolling(date=window).mean().mean())},
+            {"window": [3, 10]},
+            store=tmp_path / "s.zarr",
+            data=close,
+            client=client,
+            progress=False,
+        )
+    ref = xr.open_zarr(path, group="daily")["close"].to_pandas()
+    for w in (3, 10):
+        expected = np.nanmean(ref.rolling(w).mean().to_numpy())
+        np.testing.assert_allclose(ds["m"].sel(window=w).item(), expected, rtol=1e-12)
