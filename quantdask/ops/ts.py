@@ -464,10 +464,13 @@ def _two(name: str, kernel: Callable[..., np.ndarray], summary: str) -> Any:
     op.__module__ = __name__
     op.__doc__ = _doc(
         summary,
-        extra_params="\n    y : xarray.DataArray\n        Second input, same dims and coords.",
-        extra_notes="\n    Only rows where both inputs are valid count. Needs at least 2 such"
-        "\n    rows. Kernel: ``numbagg``.\n",
-    ).replace("x : xarray.DataArray", "x : xarray.DataArray", 1)
+        extra_notes="\n    Only rows where both inputs are valid count (also for ``traded_only``). Needs"
+        "\n    at least 2 such rows. Kernel: numba running sums of the shifted pairs.\n",
+    ).replace(
+        "dask- or numpy-backed.\n",
+        "dask- or numpy-backed.\n    y : xarray.DataArray\n        Second input, same dims and coords.\n",
+        1,
+    )
     op.lookback = _window_lookback  # type: ignore[attr-defined]
     return op
 
