@@ -469,3 +469,14 @@ def test_ops_on_local_cluster_processes() -> None:
         got = dask.compute(*build(x))
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_array_equal(g.values, e.values)
+
+
+def test_streak_frequencies_in_one_graph_do_not_collide() -> None:
+    """Different freqs share step function and input: their dask keys must still differ."""
+    rng = np.random.default_rng(13)
+    close = 100 + np.cumsum(rng.choice([-1.0, 1.0], size=(150, 3)), axis=0)
+    x = _da(close, {"date": 40, "asset": 3})
+    outs = dask.compute(*(qd.ts_streak(x, freq=f) for f in ("D", "W", "M")))
+    for f, out in zip(("D", "W", "M"), outs, strict=True):
+        pid = qd.ops.period_ids(x["date"].values, f)
+        np.testing.assert_array_equal(out.values, _streak_ref(close, pid), err_msg=f)

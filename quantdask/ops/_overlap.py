@@ -156,7 +156,8 @@ def scan_blocks(
     delayed_blocks = [a.to_delayed(optimize_graph=False) for a in arrays]
     out_blocks = np.empty(grid, dtype=object)
     other = [g for i, g in enumerate(grid) if i != axis]
-    token = dask.base.tokenize(step, *arrays, axis, name)
+    # extras (e.g. period ids) change the result: they must be part of the key
+    token = dask.base.tokenize(step, *arrays, axis, name, extras)
     for oidx in np.ndindex(*other):
         state: Any = None
         for i in range(grid[axis]):
