@@ -133,7 +133,10 @@ def test_dataarray_input_and_nan_dates(small):
     p, out = small
     da = xr.DataArray(p.to_numpy(), dims="date", coords={"date": p.index})
     got = qd.dtw_timing(da, window=12, horizon=4, k=5, radius=2, threshold=0.3)
-    pd.testing.assert_frame_equal(got, out, check_names=False)
+    # n_dtw (work done) depends on the block size (seeds restart per block); values do not
+    pd.testing.assert_frame_equal(
+        got.drop(columns="n_dtw"), out.drop(columns="n_dtw"), check_names=False
+    )
     holed = p.copy()
     holed.iloc[50] = np.nan
     h = qd.dtw_timing(holed, window=12, horizon=4, k=5, radius=2, threshold=0.3)

@@ -186,21 +186,23 @@ def _better(d, idx, best_d, best_i):  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, cache=True)
 def knn_sq(
-    query, cands, n_cand, k, lo, hi, upper, lower, prune, cupper, clower
+    query, cands, n_cand, k, lo, hi, upper, lower, prune, cupper, clower, seeds
 ):  # pragma: no cover
     """The ``k`` nearest rows of ``cands[:n_cand]`` to ``query`` by squared DTW cost.
 
     The neighbours are the ``k`` smallest ``(cost, row)`` pairs in lexicographic order (ties
     go to the earlier row), so the answer does not depend on the visiting order.
 
-    Without ``prune`` every candidate gets a full DTW. With ``prune``: the squared LB_Keogh
-    of every candidate against the query envelope ``upper``/``lower`` is computed (O(m)
-    each), candidates are visited in ascending bound order, the search stops at the first
-    bound above the current k-th best cost (every later bound is larger, so no later
-    candidate can enter), a candidate is skipped when the reverse bound (the query against
-    the candidate's envelope, ``cupper``/``clower`` rows; pass 0-row arrays to skip this
-    step) is above the k-th best, and each DTW is abandoned early once a whole row exceeds
-    the k-th best. Same neighbours either way.
+    Without ``prune`` every candidate gets a full DTW. With ``prune``: the rows in ``seeds``
+    (likely neighbours, e.g. the previous date's, shifted; may be empty or out of range)
+    get a DTW first, which sets a k-th best cost; the squared LB_Keogh of every other
+    candidate against the query envelope ``upper``/``lower`` is computed (O(m), abandoned
+    once above the k-th best: such a candidate cannot enter); the survivors are visited in
+    ascending bound order, the search stops at the first bound above the current k-th best
+    (every later bound is larger), a candidate is skipped when the reverse bound (the query
+    against the candidate's envelope, rows of ``cupper``/``clower``; pass 0-row arrays to
+    skip this step) is above the k-th best, and each DTW is abandoned early once a whole row
+    exceeds the k-th best. Same neighbours either way.
 
     Returns ``(dist_sq, index, n_dtw)``: squared costs and row indices ascending (``inf`` /
     ``-1`` where fewer than ``k`` candidates exist) and the number of DTW computations.
@@ -208,29 +210,49 @@ def knn_sq(
     best_d = np.full(k, _INF)
     best_i = np.full(k, -1, np.int64)
     n_dtw = 0
-    use_rev = cupper.shape[0] >= n_cand
-    if prune:
-        lbs = np.empty(n_cand)
-        for c in range(n_cand):
-            lbs[c] = lb_keogh_sq(cands[c], upper, lower, _INF)
-        order = np.argsort(lbs, kind="mergesort")
-        for p in range(n_cand):
-            c = order[p]
-            kth = best_d[k - 1]
-            if lbs[c] > kth:
-                break
-            if use_rev and lb_keogh_sq(query, cupper[c], clower[c], kth) > kth:
-                continue
-            d = dtw_sq(query, cands[c], lo, hi, kth)
-            n_dtw += 1
-            if _better(d, c, best_d, best_i):
-                _insert(best_d, best_i, d, c)
-    else:
+    if not prune:
         for c in range(n_cand):
             d = dtw_sq(query, cands[c], lo, hi, _INF)
             n_dtw += 1
             if _better(d, c, best_d, best_i):
                 _insert(best_d, best_i, d, c)
+        return best_d, best_i, n_dtw
+    use_rev = cupper.shape[0] >= n_cand
+    visited = np.zeros(n_cand, np.bool_)
+    for p in range(seeds.shape[0]):
+        c = seeds[p]
+        if c < 0 or c >= n_cand or visited[c]:
+            continue
+        visited[c] = True
+        d = dtw_sq(query, cands[c], lo, hi, best_d[k - 1])
+        n_dtw += 1
+        if _better(d, c, best_d, best_i):
+            _insert(best_d, best_i, d, c)
+    kth = best_d[k - 1]
+    lbs = np.empty(n_cand)
+    idx = np.empty(n_cand, np.int64)
+    cnt = 0
+    for c in range(n_cand):
+        if visited[c]:
+            continue
+        lb = lb_keogh_sq(cands[c], upper, lower, kth)
+        if lb <= kth:
+            lbs[cnt] = lb
+            idx[cnt] = c
+            cnt += 1
+    order = np.argsort(lbs[:cnt], kind="mergesort")
+    for p in range(cnt):
+        q = order[p]
+        c = idx[q]
+        kth = best_d[k - 1]
+        if lbs[q] > kth:
+            break
+        if use_rev and lb_keogh_sq(query, cupper[c], clower[c], kth) > kth:
+            continue
+        d = dtw_sq(query, cands[c], lo, hi, kth)
+        n_dtw += 1
+        if _better(d, c, best_d, best_i):
+            _insert(best_d, best_i, d, c)
     return best_d, best_i, n_dtw
 
 
@@ -296,6 +318,7 @@ def dtw_timing_kernel(x, targets, m, h, k, lo, hi, norm, prune, eps):  # pragma:
             last = targets[p]
     wins = normalized_windows(x[: last + 1], m, norm)
     start = m - 1
+    seeds = np.empty(0, np.int64)
     nw = wins.shape[0] - start
     if prune and nw > 0:
         cupper, clower = envelopes(wins[start:], lo, hi)
@@ -314,7 +337,10 @@ def dtw_timing_kernel(x, targets, m, h, k, lo, hi, norm, prune, eps):  # pragma:
             continue
         q = wins[t]
         upper, lower = envelope(q, lo, hi)
-        bd, bi, nd = knn_sq(q, wins[start:], n_c, k, lo, hi, upper, lower, prune, cupper, clower)
+        bd, bi, nd = knn_sq(
+            q, wins[start:], n_c, k, lo, hi, upper, lower, prune, cupper, clower, seeds
+        )
+        seeds = bi + 1  # the next date's likely neighbours: these windows one day later
         ndtw[p] = nd
         sw = 0.0
         swr = 0.0

@@ -225,7 +225,10 @@ def dtw_knn(
         cupper, clower = _k.envelopes(c, lo, hi)
     else:
         cupper = clower = np.empty((0, len(q)))
-    d, i, n = _k.knn_sq(q, c, c.shape[0], k, lo, hi, upper, lower, bool(prune), cupper, clower)
+    seeds = np.empty(0, np.int64)
+    d, i, n = _k.knn_sq(
+        q, c, c.shape[0], k, lo, hi, upper, lower, bool(prune), cupper, clower, seeds
+    )
     keep = i >= 0
     return np.sqrt(d[keep]), i[keep], int(n)
 
@@ -312,7 +315,10 @@ def dtw_timing(
         (population std; a flat window becomes zeros), ``w / w[0]`` (path relative to its
         first day), or the raw prices.
     prune : bool, default True
-        LB_Keogh pruning and early abandoning (same neighbours; only speed differs).
+        Nearest-neighbour search with pruning (same neighbours; only speed differs): the
+        previous date's neighbours shifted by one day are tried first, then candidates in
+        ascending LB_Keogh order until the bound exceeds the k-th best distance, with a
+        reverse LB_Keogh check and early-abandoned DTW. False: full DTW to every candidate.
     block_size : int, default 250
         Dates per dask task.
     eps : float, default 1e-8
@@ -325,8 +331,8 @@ def dtw_timing(
         Indexed by the series' dates: ``expected_return`` (weighted mean of the neighbours'
         forward ``h``-day returns), ``dispersion`` (weighted population std of those returns,
         ``sqrt(sum w (r - mean)^2 / sum w)``), ``signal`` (int8 -1/0/1, rule above),
-        ``n_candidates`` (windows eligible at ``t``) and ``n_dtw`` (full DTW computations
-        done). ``expected_return``/``dispersion`` are NaN while ``n_candidates < k``.
+        ``n_candidates`` (windows eligible at ``t``) and ``n_dtw`` (DTW computations done;
+        depends on ``prune`` and ``block_size``, the other columns do not). ``expected_return``/``dispersion`` are NaN while ``n_candidates < k``.
 
     Raises
     ------
