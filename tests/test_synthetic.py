@@ -681,3 +681,12 @@ def test_macro_real_then_simulated(tmp_path: Path, real_data_dir: Path) -> None:
     assert abs(after.iloc[0] - real.iloc[-1]) < 0.2  # continues from the last real value
     src = m["macro"].attrs["cgb_10y_source"]
     assert "real" in src and "simulated" in src
+
+
+def test_overwrite_never_deletes_a_non_store(tmp_path: Path) -> None:
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("important")
+    with pytest.raises(FileExistsError, match="not a zarr store"):
+        qd.synthetic_market(precious, n_assets=20, overwrite=True)
+    assert (precious / "keep.txt").read_text() == "important"
