@@ -200,3 +200,89 @@ def test_ic_and_quantiles_on_a_local_cluster():
     np.testing.assert_allclose(rank_ic.values, want_ic, rtol=1e-10, atol=1e-12)
     local = qd.quantile_returns(fx, fy, quantiles=3).compute(scheduler="sync")
     np.testing.assert_allclose(qret.values, local.values, rtol=1e-12)
+
+
+# --- factor_report: every horizon and both ICs in one pass -----------------------------
+
+
+def three_horizons(seed: int = 31, n_dates: int = 45, n_assets: int = 29):
+    """A factor and three forward-return panels with different NaN masks, ties, a constant
+    cross-section and tied returns."""
+    fx, _ = random_pair(seed=seed, n_dates=n_dates, n_assets=n_assets)
+    rng = np.random.default_rng(seed + 1)
+    fwd = {}
+    for h in (1, 5, 20):
+        y = 0.2 * np.nan_to_num(fx.values) + rng.normal(size=fx.shape)
+        y[rng.random(y.shape) < 0.1 + 0.01 * h] = np.nan
+        y[-h:, :] = np.nan  # windows past the end
+        fwd[f"fwd_ret_{h}"] = (("date", "asset"), y)
+    fwd["fwd_ret_5"][1][11, :6] = 0.25  # tied returns
+    return fx, xr.Dataset(fwd, coords=fx.coords)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "date_chunk"),
+    [(None, None), ({"date": 7, "asset": 5}, None), ({"date": 7, "asset": 5}, 4)],
+)
+def test_factor_report_ic_matches_scipy(chunks, date_chunk):
+    fx, fwd = three_horizons()
+    if chunks:
+        fx, fwd = fx.chunk(chunks), fwd.chunk(chunks)
+    rep = qd.factor_report(fx, fwd, quantiles=None, date_chunk=date_chunk)
+    assert rep["rank_ic"].dims == ("horizon", "date")
+    assert list(rep["horizon"].values) == [1, 5, 20]
+    assert "quantile_returns" not in rep
+    rep = rep.compute()
+    for h in (1, 5, 20):
+        y = fwd[f"fwd_ret_{h}"].values
+        for method, var in (("spearman", "rank_ic"), ("pearson", "ic")):
+            want = scipy_ic(fx.values, y, method)
+            got = rep[var].sel(horizon=h).values
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+            assert np.isnan(got[[3, 7]]).all()  # no factor; constant factor
+            assert np.isfinite(want).sum() > 15
+
+
+def test_factor_report_agrees_with_separate_calls_and_is_lazy():
+    fx, fwd = three_horizons(seed=5)
+    fx, fwd = fx.chunk({"date": 9}), fwd.chunk({"date": 9})
+    with raise_if_dask_computes():
+        rep = qd.factor_report(fx, fwd, quantiles=3, methods=("spearman",))
+    assert set(rep.data_vars) == {"rank_ic", "quantile_returns"}
+    assert rep["quantile_returns"].dims == ("horizon", "date", "quantile")
+    with raise_if_dask_computes(max_computes=1):
+        rep = rep.compute()
+    for h in (1, 5, 20):
+        f = fwd[f"fwd_ret_{h}"]
+        np.testing.assert_array_equal(rep["rank_ic"].sel(horizon=h).values, qd.ic(fx, f).values)
+        np.testing.assert_array_equal(
+            rep["quantile_returns"].sel(horizon=h).values,
+            qd.quantile_returns(fx, f, quantiles=3).values,
+        )
+
+
+def test_factor_report_single_dataarray_and_bad_input():
+    fx, fy = random_pair(seed=2)
+    rep = qd.factor_report(fx, fy, quantiles=None, methods="pearson")
+    assert list(rep["horizon"].values) == [1]  # from the name fwd_ret_1
+    other = qd.factor_report(fx, fy.rename("label"), quantiles=2, methods=())
+    assert list(other["horizon"].values) == ["label"] and set(other.data_vars) == {
+        "quantile_returns"
+    }
+    np.testing.assert_allclose(
+        rep["ic"].isel(horizon=0).values, scipy_ic(fx.values, fy.values, "pearson"), rtol=1e-10
+    )
+    with pytest.raises(ValueError, match="methods"):
+        qd.factor_report(fx, fy, methods=("kendall",))
+    with pytest.raises(ValueError, match="nothing to compute"):
+        qd.factor_report(fx, fy, methods=(), quantiles=None)
+    with pytest.raises(TypeError, match="forward"):
+        qd.factor_report(fx, fy.values)
+    with pytest.raises(ValueError, match="forward has no variables"):
+        qd.factor_report(fx, xr.Dataset())
+    with pytest.raises(ValueError, match="date_chunk"):
+        qd.factor_report(fx, fy, date_chunk=0)
+    with pytest.raises(ValueError, match="bucket_on"):
+        qd.factor_report(fx, fy, bucket_on="forward")
+    with pytest.raises(ValueError, match="dims"):
+        qd.factor_report(fx.expand_dims(k=2), fy)

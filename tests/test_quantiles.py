@@ -170,3 +170,29 @@ def test_factor_quantiles_properties(values, q):
         np.testing.assert_array_equal(bv, want)
         sizes = np.bincount(bv.astype(int), minlength=q + 1)[1:]
         assert sizes.max() - sizes.min() <= 1
+
+
+@pytest.mark.parametrize("bucket_on", ["factor", "both"])
+def test_factor_report_quantiles_match_pandas_groupby(bucket_on):
+    fx, fy = random_pair(seed=9)
+    rng = np.random.default_rng(3)
+    fz = fy.copy(data=fy.values + rng.normal(0, 0.01, fy.shape)).rename("fwd_ret_20")
+    fz.values[rng.random(fz.shape) < 0.2] = np.nan
+    fwd = xr.Dataset({"fwd_ret_5": fy, "fwd_ret_20": fz}).chunk({"date": 7, "asset": 11})
+    rep = qd.factor_report(fx.chunk({"date": 7}), fwd, quantiles=4, bucket_on=bucket_on)
+    got = rep["quantile_returns"].compute()
+    assert list(got["horizon"].values) == [5, 20]
+    for h, fr in ((5, fy), (20, fz)):
+        df = long_format(fx, fr)
+        df["bucket"] = pandas_buckets(df, 4, on="factor" if bucket_on == "factor" else "both")
+        want = (
+            df.dropna(subset=["bucket", "fwd"])
+            .groupby(["date", "bucket"])["fwd"]
+            .mean()
+            .unstack("bucket")
+            .reindex(index=fx["date"].values, columns=np.arange(1, 5, dtype=float))
+        )
+        np.testing.assert_allclose(
+            got.sel(horizon=h).values, want.to_numpy(), rtol=1e-12, atol=1e-15
+        )
+        assert np.isnan(got.sel(horizon=h).values[4]).all()

@@ -6,6 +6,7 @@ import bottleneck as bn
 import numpy as np
 import xarray as xr
 
+from quantdask.analytics._kernels import N_STATS, report_block
 from quantdask.analytics.ic import _check_panel, _one_asset_chunk
 
 
@@ -60,6 +61,23 @@ def _mean_by_bucket(
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(cnt > 0, tot / cnt, np.nan)
     return out.reshape(*lead, quantiles)
+
+
+def _bucket_means(
+    x: np.ndarray, y: np.ndarray, *, quantiles: int, bucket_on_both: bool
+) -> np.ndarray:
+    """:func:`_mean_by_bucket` via the fused kernel (one sort per row, no temporaries)."""
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    lead, n = x.shape[:-1], x.shape[-1]
+    packed = report_block(
+        x.reshape(-1, n),
+        y.reshape(-1, n),
+        quantiles=quantiles,
+        rank=False,
+        pearson=False,
+        bucket_both=bucket_on_both,
+    )
+    return packed[:, 0, N_STATS:].reshape(*lead, quantiles)
 
 
 def factor_quantiles(
@@ -154,7 +172,7 @@ def quantile_returns(
     factor = _one_asset_chunk(factor, asset)
     forward = _one_asset_chunk(forward, asset)
     out = xr.apply_ufunc(
-        _mean_by_bucket,
+        _bucket_means,
         factor,
         forward,
         input_core_dims=[[asset], [asset]],

@@ -1,0 +1,223 @@
+"""Fused per-date kernels for factor analytics on plain numpy blocks (no xarray).
+
+One call handles a block of dates: for each date (row) the finite factor values are sorted
+once, and that order is reused for every horizon (the factor's ranks among the valid pairs
+of a horizon are one linear walk over it) and for the quantile buckets. Only the forward
+returns are sorted per horizon. Rank IC, Pearson IC and bucket means come out of the same
+pass, so a report over ``H`` horizons costs ``1 + H`` sorts per date instead of ``3 H``
+(``ic`` spearman: 2 sorts, ``quantile_returns``: 1 sort, per horizon).
+
+The kernels are compiled with ``nogil=True`` and run serially: dask runs date blocks in
+parallel threads.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Slots of the packed output's last axis before the quantile means.
+RANK_IC, PEARSON_IC, N_STATS = 0, 1, 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _sorted_finite(vals, idx, buf):  # pragma: no cover - compiled
+    """Indices of the finite cells of ``vals`` in ascending value order; returns the count.
+
+    ``idx`` receives the indices (stable for equal values), ``buf`` is scratch space.
+    """
+    n = vals.shape[0]
+    k = 0
+    for j in range(n):
+        v = vals[j]
+        if np.isfinite(v):
+            idx[k] = j
+            buf[k] = v
+            k += 1
+    order = np.argsort(buf[:k], kind="mergesort")
+    tmp = idx[:k].copy()
+    for u in range(k):
+        idx[u] = tmp[order[u]]
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _two_ranks(vals, sel, m, two_rank):  # pragma: no cover - compiled
+    """Doubled average ranks (``2 * rank``, integers) of ``vals[sel[:m]]`` (sorted order).
+
+    Tied values share the average of their 1-based positions: positions ``u..w-1``
+    (0-based) get ``(u + 1 + w) / 2``, stored doubled so it stays an exact integer.
+    """
+    u = 0
+    while u < m:
+        w = u + 1
+        v = vals[sel[u]]
+        while w < m and vals[sel[w]] == v:
+            w += 1
+        t = u + 1 + w
+        for z in range(u, w):
+            two_rank[sel[z]] = t
+        u = w
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_of(t, m, q):  # pragma: no cover - compiled
+    """0-based bucket of doubled rank ``t`` among ``m`` values (pandas.qcut on the ranks)."""
+    num = q * (t - 2)
+    den = 2 * (m - 1)
+    if den < 1:
+        den = 1
+    b = -((-num) // den) - 1  # ceil(num / den) - 1
+    if b < 0:
+        b = 0
+    if b > q - 1:
+        b = q - 1
+    return b
+
+
+@numba.njit(cache=True, nogil=True)
+def report_kernel(x, y, q, want_rank, want_pearson, bucket_both):  # pragma: no cover - compiled
+    """Rank IC, Pearson IC and quantile-bucket mean returns for every (date, horizon).
+
+    Parameters
+    ----------
+    x : float64 (r, n)
+        Factor, one row per date.
+    y : float64 (H, r, n)
+        Forward returns, one slice per horizon.
+    q : int
+        Number of buckets; 0 skips the bucket means.
+    want_rank, want_pearson : bool
+        Compute rank IC / Pearson IC (else left NaN).
+    bucket_both : bool
+        Buckets among the cells where factor and return are both finite (else among the
+        cells with a finite factor).
+
+    Returns
+    -------
+    float64 (r, H, 2 + q)
+        ``[..., 0]`` rank IC, ``[..., 1]`` Pearson IC, ``[..., 2:]`` mean return per bucket
+        (bucket 1 = lowest factor). NaN where undefined (fewer than 3 pairs, a constant
+        side, an empty bucket, fewer than ``q`` values to bucket).
+    """
+    r, n = x.shape
+    nh = y.shape[0]
+    out = np.full((r, nh, N_STATS + q), np.nan)
+    ox = np.empty(n, dtype=np.int64)
+    pair = np.empty(n, dtype=np.int64)
+    oy = np.empty(n, dtype=np.int64)
+    buf = np.empty(n)
+    tx = np.empty(n, dtype=np.int64)  # doubled ranks of x among the current cells
+    ty = np.empty(n, dtype=np.int64)
+    bucket = np.full(n, -1, dtype=np.int64)
+    tot = np.empty(max(q, 1))
+    cnt = np.empty(max(q, 1), dtype=np.int64)
+    for i in range(r):
+        xi = x[i]
+        k = _sorted_finite(xi, ox, buf)
+        if q > 0 and not bucket_both:
+            for j in range(n):
+                bucket[j] = -1
+            if k >= q:
+                _two_ranks(xi, ox, k, tx)
+                for u in range(k):
+                    j = ox[u]
+                    bucket[j] = _bucket_of(tx[j], k, q)
+        for h in range(nh):
+            yi = y[h, i]
+            # valid pairs in the factor's sorted order: one walk, no new sort of x
+            m = 0
+            for u in range(k):
+                j = ox[u]
+                if np.isfinite(yi[j]):
+                    pair[m] = j
+                    m += 1
+            o = out[i, h]
+            if m >= 3 and want_pearson:
+                sx = 0.0
+                sy = 0.0
+                for j in range(n):
+                    if np.isfinite(xi[j]) and np.isfinite(yi[j]):
+                        sx += xi[j]
+                        sy += yi[j]
+                mx = sx / m
+                my = sy / m
+                sxy = 0.0
+                sxx = 0.0
+                syy = 0.0
+                for j in range(n):
+                    if np.isfinite(xi[j]) and np.isfinite(yi[j]):
+                        dx = xi[j] - mx
+                        dy = yi[j] - my
+                        sxy += dx * dy
+                        sxx += dx * dx
+                        syy += dy * dy
+                if sxx > 0.0 and syy > 0.0:
+                    o[PEARSON_IC] = min(1.0, max(-1.0, sxy / np.sqrt(sxx * syy)))
+            need_tx = (m >= 3 and want_rank) or (q > 0 and bucket_both and m >= q)
+            if need_tx:
+                _two_ranks(xi, pair, m, tx)
+            if m >= 3 and want_rank:
+                for u in range(m):
+                    oy[u] = pair[u]
+                    buf[u] = yi[pair[u]]
+                order = np.argsort(buf[:m], kind="mergesort")
+                for u in range(m):
+                    pair[u] = oy[order[u]]
+                # pair now holds the valid cells in the return's order
+                _two_ranks(yi, pair, m, ty)
+                mean2 = m + 1.0  # mean of doubled ranks
+                sxy = 0.0
+                sxx = 0.0
+                syy = 0.0
+                for u in range(m):
+                    j = pair[u]
+                    dx = tx[j] - mean2
+                    dy = ty[j] - mean2
+                    sxy += dx * dy
+                    sxx += dx * dx
+                    syy += dy * dy
+                if sxx > 0.0 and syy > 0.0:
+                    o[RANK_IC] = min(1.0, max(-1.0, sxy / np.sqrt(sxx * syy)))
+            if q > 0:
+                for b in range(q):
+                    tot[b] = 0.0
+                    cnt[b] = 0
+                if bucket_both:
+                    if m >= q:
+                        # tx holds the ranks among the valid pairs; sum in asset order
+                        for j in range(n):
+                            if np.isfinite(xi[j]) and np.isfinite(yi[j]):
+                                b = _bucket_of(tx[j], m, q)
+                                tot[b] += yi[j]
+                                cnt[b] += 1
+                else:
+                    for j in range(n):
+                        b = bucket[j]
+                        if b >= 0 and np.isfinite(yi[j]):
+                            tot[b] += yi[j]
+                            cnt[b] += 1
+                for b in range(q):
+                    if cnt[b] > 0:
+                        o[N_STATS + b] = tot[b] / cnt[b]
+    return out
+
+
+def report_block(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    quantiles: int,
+    rank: bool = True,
+    pearson: bool = True,
+    bucket_both: bool = False,
+) -> np.ndarray:
+    """Packed statistics for a (date, asset) factor block and (H, date, asset) returns.
+
+    Returns float64 (date, H, 2 + quantiles); see :func:`report_kernel`.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if y.ndim == 2:
+        y = y[None]
+    return report_kernel(x, y, int(quantiles), bool(rank), bool(pearson), bool(bucket_both))
