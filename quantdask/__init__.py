@@ -77,6 +77,7 @@ from quantdask.portfolio import (
 # [analytics] forward returns, IC, quantiles, tear sheets
 from quantdask.analytics import (
     factor_quantiles,
+    factor_report,
     factor_turnover,
     forward_returns,
     ic,
@@ -171,6 +172,7 @@ __all__ = [
     "select_weights",
     # [analytics]
     "factor_quantiles",
+    "factor_report",
     "factor_turnover",
     "forward_returns",
     "ic",
