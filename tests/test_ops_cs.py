@@ -197,3 +197,20 @@ def test_cs_numpy_backed_and_errors() -> None:
         qd.cs_rank(x.rename(asset="stock"))
     with pytest.raises(TypeError, match="DataArray"):
         qd.cs_zscore(a)
+
+
+def test_cs_date_blocks_are_split_not_merged(monkeypatch: pytest.MonkeyPatch) -> None:
+    import quantdask.ops.cs as cs_mod
+
+    a, g = _data(seed=6)
+    x = _da(a)  # date chunks (4, 4, 1)
+    monkeypatch.setattr(cs_mod, "CS_BLOCK_CELLS", 2 * N_ASSETS)
+    out = qd.cs_rank(x, group=_da(g, "industry"))
+    assert out.chunks == ((2, 2, 2, 2, 1), (N_ASSETS,))
+    np.testing.assert_allclose(
+        out.values,
+        _per_group(a, g, lambda v: scipy.stats.rankdata(v) / len(v)),
+        equal_nan=True,
+    )
+    monkeypatch.setattr(cs_mod, "CS_BLOCK_CELLS", 10**9)
+    assert qd.cs_zscore(x).chunks[0] == (4, 4, 1)
