@@ -10,7 +10,7 @@ Chunking
 A cross-section needs all assets of a date in one block, so every op rechunks ``asset`` to a
 single chunk (``x.chunk({"asset": -1})``); stored ``date`` chunks are only split (never
 merged) so that one task holds about ``CS_BLOCK_CELLS`` (2M) cells: at 5,500 assets a 1024-date
-block becomes 3 tasks of ~341 dates. The output keeps that layout (all assets per chunk); call
+block becomes 4 tasks of 256 dates. The output keeps that layout (all assets per chunk); call
 ``.chunk(...)`` to go back to the stored layout if a time-series op follows. Kernels are numba,
 parallel over dates (:mod:`quantdask.kernels.cross`).
 
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: Cells per cross-section block: a stored date block (1024 dates) is split so that one task
-#: sorts ~2M values (16 MiB); at 5,500 assets that is 3 blocks of ~341 dates. Smaller tasks
+#: sorts at most ~2M values (16 MiB); at 5,500 assets that is 4 blocks of 256 dates. Smaller tasks
 #: balance better over workers and keep the sort's temporaries small.
 CS_BLOCK_CELLS: int = 1 << 21
 
@@ -89,8 +89,20 @@ def _blocks(x: xr.DataArray, asset: str) -> tuple[da.Array, tuple[str, ...]]:
 
 
 def _split_chunks(chunks: tuple[int, ...], n_assets: int) -> tuple[int, ...]:
-    """Split (never merge) date chunks so one block holds about ``CS_BLOCK_CELLS`` cells."""
+    """Split (never merge) date chunks so one block holds about ``CS_BLOCK_CELLS`` cells.
+
+    Regular input chunks stay regular and aligned (the new size divides the old one, e.g.
+    1024 -> 256 at 5,500 assets), so the result can be written to zarr as is.
+    """
     target = max(1, CS_BLOCK_CELLS // max(n_assets, 1))
+    first = chunks[0]
+    if first <= target:
+        return chunks
+    regular = all(c == first for c in chunks[:-1]) and chunks[-1] <= first
+    if regular:
+        size = max(d for d in range(1, target + 1) if first % d == 0)
+        n = sum(chunks)
+        return (size,) * (n // size) + ((n % size,) if n % size else ())
     out: list[int] = []
     for c in chunks:
         k = -(-c // target)
