@@ -690,3 +690,37 @@ def test_overwrite_never_deletes_a_non_store(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="not a zarr store"):
         qd.synthetic_market(precious, n_assets=20, overwrite=True)
     assert (precious / "keep.txt").read_text() == "important"
+
+
+@pytest.mark.slow
+def test_full_history_universe_growth(tmp_path: Path, full_scale: bool) -> None:
+    """2005-2025: listed counts follow ASHARE.md's curve; pre-2014 rules and base dates."""
+    n = 5500 if full_scale else 300
+    p = qd.synthetic_market(
+        tmp_path / "long.zarr", n_assets=n, start="2005-01-01", end="2025-12-31", seed=4
+    )
+    m = qd.open_market(p)
+    d = m["daily"]
+    ld, dd = d["list_date"].values, d["delist_date"].values
+
+    def listed(day: str) -> int:
+        t = np.datetime64(day)
+        return int(((ld <= t) & (np.isnat(dd) | (dd > t))).sum())
+
+    last = listed("2025-06-30")
+    for day, real in [("2005-06-30", 1400), ("2012-06-29", 2500), ("2019-06-28", 3800)]:
+        assert abs(listed(day) / last - real / 5400) < 0.05, day
+    board = d["board"].values.astype(str)
+    lds = pd.DatetimeIndex(ld)
+    assert (lds[board == "chinext"] >= BOARD_START["chinext"]).all()
+    assert (board == "chinext").sum() > 0.1 * n
+    assert 0.02 * n < (~np.isnat(dd)).sum() < 0.15 * n
+    w = m["index"]["weight"]
+    w2000 = w.sel(index="932000.CSI")
+    assert np.isnan(w2000.sel(date=slice(None, "2013-12-30")).values).all()
+    assert np.allclose(w2000.sel(date=slice("2013-12-31", None)).sum("asset"), 1.0)
+    members = (w.isel(date=-1) > 0).sum("asset").to_pandas()
+    n_listed = listed("2025-12-31")
+    assert members["000300.SH"] == max(3, int(np.ceil(n_listed * 300 / 5000)))
+    assert members["000985.CSI"] >= 0.95 * n_listed
+    assert qd.verify(p).ok

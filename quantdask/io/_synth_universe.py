@@ -267,7 +267,8 @@ def build_universe(
     y_end = float(_year_fraction(np.array([end.to_datetime64()]))[0])
     c_end = float(_ever_listed(y_end))
     # Listing times: quantiles of the cumulative-listings curve, scaled so n = total ever listed.
-    u = np.sort(rng.random(n)) * c_end
+    # Stratified quantiles: small universes follow the curve closely too.
+    u = (np.arange(n) + rng.random(n)) / n * c_end
     y_list = np.interp(u, _EVER_LISTED[:, 1], _EVER_LISTED[:, 0])
     ld_raw = _from_year_fraction(y_list)
     ld_raw = np.clip(ld_raw, FIRST_LISTING.to_datetime64(), end.to_datetime64())
