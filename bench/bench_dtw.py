@@ -7,7 +7,8 @@ run, single-threaded (dask's synchronous scheduler, dtaidistance with ``parallel
 Figures:
 
 1. ``qd.dtw_timing`` over every date of one index-like series (random walk, or an index of
-   a market store with ``--market PATH --index CODE``), window 60, horizon 20, k 10,
+   a market store with ``--market PATH --index CODE``, or the real SSE Composite 000001.SH
+   1990-2011 with ``--real [DATA_DIR]``, read in place), window 60, horizon 20, k 10,
    Sakoe-Chiba radius 6: wall time with LB_Keogh pruning and without (full DTW against
    every candidate), and the number of full DTW computations each did.
 2. Per distance, on the same pairs (all pairs of 300 z-scored 60-day windows, radius 6):
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import dask
 import numba
@@ -47,7 +49,15 @@ def _all_pairs(x, lo, hi):
     return out
 
 
-def series(days: int, market: str | None, index: str) -> pd.Series:
+def series(days: int, market: str | None, index: str, real: str | None = None) -> pd.Series:
+    if real:
+        path = Path(real) / "hikyuu_daily_8_securities_1990_2011.csv"
+        frame = pd.read_csv(path, usecols=["ts_code", "trade_date", "close"])
+        frame = frame[frame["ts_code"] == "000001.SH"]
+        close = pd.Series(
+            frame["close"].to_numpy(float), index=pd.DatetimeIndex(frame["trade_date"])
+        )
+        return close.iloc[-days:]
     if market:
         m = qd.open_market(market)
         close = m["index"].to_dataset()["close"].sel(index=index).to_series().dropna()
@@ -68,8 +78,14 @@ def main() -> None:
     ap.add_argument("--radius", type=int, default=6)
     ap.add_argument("--market", default=None)
     ap.add_argument("--index", default="000300.SH")
+    ap.add_argument(
+        "--real",
+        nargs="?",
+        const=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "real"),
+        help="use the real SSE Composite (000001.SH, 1990-2011) from this data directory",
+    )
     a = ap.parse_args()
-    p = series(a.days, a.market, a.index)
+    p = series(a.days, a.market, a.index, a.real)
     kw = dict(window=a.window, horizon=a.horizon, k=a.k, radius=a.radius)
     qd.dtw_timing(p.iloc[:300], **kw)  # compile / load the numba cache
     qd.dtw_timing(p.iloc[:300], **kw, prune=False)

@@ -370,3 +370,23 @@ def test_offshore_on_synthetic_market(market):
         res["long_short"].returns["benchmark"].to_numpy(),
         sse50.dropna().pct_change().iloc[1:].to_numpy(),
     )
+
+
+def test_dtw_timing_real_sse_composite(real_data_dir):
+    """Real SSE Composite closes (hikyuu, read in place): reference values and pruning."""
+    frame = pd.read_csv(
+        real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv",
+        usecols=["ts_code", "trade_date", "close"],
+    )
+    frame = frame[frame["ts_code"] == "000001.SH"].iloc[-400:]
+    p = pd.Series(frame["close"].to_numpy(float), index=pd.DatetimeIndex(frame["trade_date"]))
+    out = qd.dtw_timing(p, window=20, horizon=5, k=6, radius=2, block_size=90)
+    raw = qd.dtw_timing(p, window=20, horizon=5, k=6, radius=2, prune=False)
+    cols = ["expected_return", "dispersion", "signal", "n_candidates"]
+    pd.testing.assert_frame_equal(out[cols], raw[cols])
+    pv = p.to_numpy()
+    for t in (60, 211, 399):
+        mu, sd, nc = ref_timing(pv, t, 20, 5, 6, 2)
+        assert out["expected_return"].iloc[t] == pytest.approx(mu, rel=1e-9)
+        assert out["dispersion"].iloc[t] == pytest.approx(sd, rel=1e-9)
+        assert out["n_candidates"].iloc[t] == nc
