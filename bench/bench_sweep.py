@@ -90,16 +90,21 @@ def bench_scaling(args, tmp: Path) -> None:
     per_cell = time.perf_counter() - t0
     print(f"\n## 1 vs 2 workers: {n} cells, panel {args.dates} x {args.assets}")
     print(f"one cell in-process: {per_cell * 1e3:.0f} ms")
-    times = {}
+    times, cores_used = {}, {}
     for n_workers in (1, 2):
         with cluster(n_workers) as client:
             timed_sweep(client, factor_ic, {"window": [5], "horizon": [1, 2]}, panel, tmp, "warm")
+            cpu0 = sum(client.run(_cpu_seconds).values())
             times[n_workers] = timed_sweep(client, factor_ic, grid, panel, tmp, f"w{n_workers}")
+            cpu = sum(client.run(_cpu_seconds).values()) - cpu0
+            cores_used[n_workers] = cpu / times[n_workers]
         print(
             f"{n_workers} worker(s) x 1 thread: {times[n_workers]:.2f} s "
-            f"({times[n_workers] / n * 1e3:.0f} ms/cell)"
+            f"({times[n_workers] / n * 1e3:.0f} ms/cell); the workers obtained "
+            f"{cores_used[n_workers]:.2f} cores of CPU time on average"
         )
     print(f"speedup 2 vs 1 workers: {times[1] / times[2]:.2f}x (target >= 1.8x)")
+    print(f"CPU obtained by 2 workers vs 1: {cores_used[2] / cores_used[1]:.2f}x")
 
 
 def bench_overhead(args, tmp: Path) -> None:
@@ -118,6 +123,13 @@ def bench_overhead(args, tmp: Path) -> None:
             f"qd.sweep of {n_cells} no-op cells (incl. one zarr cell write each + result): "
             f"{elapsed / n_cells * 1e3:.2f} ms/cell"
         )
+
+
+def _cpu_seconds() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
 
 
 def _noop(data, k):
