@@ -78,7 +78,7 @@ def local_cluster_kwargs(
     }
 
 
-def connect(address: str | None = None, /, *, verbose: bool = True, **kwargs: Any) -> Client:
+def connect(address: str | None = None, *, verbose: bool = True, **kwargs: Any) -> Client:
     """Connect to a dask cluster and make it the default for all quantdask computations.
 
     Parameters

@@ -226,6 +226,8 @@ def test_connect_joins_address_config_and_rejects_bad_input():
     with LocalCluster(processes=False, n_workers=1, dashboard_address=":0") as cluster:
         with qd.connect(cluster.scheduler_address, verbose=False) as client:
             assert client.scheduler.address == cluster.scheduler_address
+        with qd.connect(address=cluster.scheduler_address, verbose=False) as client:
+            assert client.scheduler.address == cluster.scheduler_address
         with dask.config.set({"scheduler-address": cluster.scheduler_address}):
             with qd.connect(verbose=False) as client:
                 assert client.scheduler.address == cluster.scheduler_address
