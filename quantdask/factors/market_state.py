@@ -19,7 +19,6 @@ Conventions shared by all of them:
 
 from __future__ import annotations
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -234,17 +233,7 @@ def streak(market: xr.DataTree, *, freq: str = "D", level: str = "asset") -> xr.
     suspended days are skipped.
     """
     _streak_lookback(freq)
-    close = _price(market, level, "close")
-    if isinstance(close.data, da.Array):
-        # ``ops._overlap.scan_blocks`` names its tasks from the input arrays only (not the
-        # per-block period ids), so streaks of two frequencies on the same input would share
-        # dask keys. A free identity step keyed by ``freq`` keeps the graphs apart.
-        close = close.copy(data=close.data.map_blocks(_same, freq=freq, dtype=close.dtype))
-    return ts_streak(close, freq=freq)
-
-
-def _same(block: np.ndarray, freq: str) -> np.ndarray:
-    return block
+    return ts_streak(_price(market, level, "close"), freq=freq)
 
 
 # --------------------------------------------------------------------------------------
