@@ -395,3 +395,20 @@ def test_sweep_without_data_on_client(client, tmp_path):
     )
     assert ds.attrs["n_failed"] == 0, ds.attrs["failures"]
     np.testing.assert_array_equal(ds["p"].values, [[3, 4], [6, 8]])
+
+
+def test_sweep_on_client_computes_nothing_locally(panel, client, tmp_path):
+    """The lazy panel is computed on the cluster, never by a local dask scheduler."""
+    from quantdask.testing import raise_if_dask_computes
+
+    lazy_panel = panel.chunk({"date": 40})
+    with raise_if_dask_computes():
+        ds = qd.sweep(
+            factor_ic,
+            GRID,
+            store=tmp_path / "s.zarr",
+            data=lazy_panel,
+            client=client,
+            progress=False,
+        )
+    assert_matches_reference(ds, panel)
