@@ -91,7 +91,8 @@ def main() -> None:
     qd.dtw_timing(p.iloc[:300], **kw, prune=False)
 
     print(
-        f"series: {len(p)} days, window {a.window}, horizon {a.horizon}, k {a.k}, radius {a.radius}"
+        f"series: {'SSE Composite 000001.SH (real)' if a.real else 'synthetic'} "
+        f"{p.index[0]:%Y-%m-%d}..{p.index[-1]:%Y-%m-%d}, {len(p)} days, window {a.window}, horizon {a.horizon}, k {a.k}, radius {a.radius}"
     )
     with dask.config.set(scheduler="sync"):
         t0 = time.perf_counter()
