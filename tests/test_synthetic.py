@@ -724,3 +724,16 @@ def test_full_history_universe_growth(tmp_path: Path, full_scale: bool) -> None:
     assert members["000300.SH"] == max(3, int(np.ceil(n_listed * 300 / 5000)))
     assert members["000985.CSI"] >= 0.95 * n_listed
     assert qd.verify(p).ok
+
+
+def test_root_attributes_record_the_request(market_path: Path) -> None:
+    with zarr_quiet():
+        attrs = dict(zarr.open_group(str(market_path), mode="r").attrs)
+    assert attrs["synthetic"] == {
+        "n_assets": 120,
+        "start": "2014-01-01",
+        "end": "2019-12-31",
+        "seed": 7,
+    }
+    assert attrs["planted_effects"]["reversal_20d"] < 0
+    assert attrs["planted_effects"]["roe_ttm"] > 0

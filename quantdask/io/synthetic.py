@@ -127,6 +127,8 @@ def synthetic_market(
     when complete, so an interrupted build leaves nothing at ``path``. Daily data are
     simulated and written one ``schema.DATE_CHUNK`` block of dates (all assets) at a time
     by a numba kernel, so memory is bounded by the block size, not by the number of dates.
+    The root group's attributes record the request (``synthetic``: n_assets, start, end,
+    seed) and the planted effect sizes (``planted_effects``).
 
     **Universe.** ``n_assets`` listings are spread over time along the real cumulative
     listing curve (about 1,400 listed in 2005, 2,500 in 2012, 3,800 in 2019, 5,400 in
@@ -250,7 +252,8 @@ def synthetic_market(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.building-{uuid.uuid4().hex[:8]}"
     try:
-        _build(tmp, n=n, dates=dates, seed=seed, progress=progress)
+        requested = {"n_assets": n, "start": _date_arg(start), "end": _date_arg(end), "seed": seed}
+        _build(tmp, n=n, dates=dates, seed=seed, progress=progress, requested=requested)
         if path.exists():
             trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(path, trash)
@@ -382,7 +385,19 @@ def _template(u: Universe, dates: pd.DatetimeIndex) -> tuple[xr.Dataset, xr.Data
     return daily, index
 
 
-def _build(tmp: Path, *, n: int, dates: pd.DatetimeIndex, seed: int, progress: bool) -> None:
+def _date_arg(value: object) -> str:
+    return value if isinstance(value, str) else str(pd.Timestamp(value).date())
+
+
+def _build(
+    tmp: Path,
+    *,
+    n: int,
+    dates: pd.DatetimeIndex,
+    seed: int,
+    progress: bool,
+    requested: dict[str, object],
+) -> None:
     t_start = time.perf_counter()
     T = len(dates)
     rng = np.random.default_rng(seed)
@@ -534,6 +549,8 @@ def _build(tmp: Path, *, n: int, dates: pd.DatetimeIndex, seed: int, progress: b
             {
                 "quantdask_store": "market",
                 "generator": "quantdask.synthetic_market",
+                # the arguments as requested (the CLI reuses a store built with the same)
+                "synthetic": requested,
                 "seed": seed,
                 "n_assets": n,
                 "start": str(dates[0].date()),
