@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import quantdask as qd
 
@@ -390,3 +392,35 @@ def test_dtw_timing_real_sse_composite(real_data_dir):
         assert out["expected_return"].iloc[t] == pytest.approx(mu, rel=1e-9)
         assert out["dispersion"].iloc[t] == pytest.approx(sd, rel=1e-9)
         assert out["n_candidates"].iloc[t] == nc
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    t=st.integers(0, 119),
+    window=st.integers(2, 15),
+    horizon=st.integers(1, 10),
+    k=st.integers(1, 6),
+    constraint=st.sampled_from(["sakoe_chiba", "itakura", None]),
+    normalize=st.sampled_from(["zscore", "first", "none"]),
+)
+def test_property_truncation_never_changes_row_t(
+    seed, t, window, horizon, k, constraint, normalize
+):
+    p = prices(120, seed=seed % 1000)
+    kw = dict(window=window, horizon=horizon, k=k, constraint=constraint, normalize=normalize)
+    cols = ["expected_return", "dispersion", "signal", "n_candidates"]
+    full = qd.dtw_timing(p, **kw, block_size=23)[cols]
+    cut = qd.dtw_timing(p.iloc[: t + 1], **kw, block_size=11)[cols]
+    pd.testing.assert_series_equal(cut.iloc[t], full.iloc[t])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31), t=st.integers(0, 159), zw=st.integers(2, 40), sw=st.integers(1, 10)
+)
+def test_property_offshore_truncation(seed, t, zw, sw):
+    f = offshore_frame(seed=seed % 1000)
+    full = qd.offshore_timing(f, z_window=zw, short_window=sw)
+    cut = qd.offshore_timing(f.iloc[: t + 1], z_window=zw, short_window=sw)
+    pd.testing.assert_series_equal(cut.iloc[t], full.iloc[t])
