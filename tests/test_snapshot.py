@@ -131,6 +131,8 @@ def test_no_lookahead_and_date_snapping(market):
     assert qd.snapshot(market, sunday).date == dates[dates <= sunday][-1]
     with pytest.raises(ValueError, match="before the market's first date"):
         qd.snapshot(market, "2000-01-01")
+    with pytest.raises(ValueError, match="not a date"):
+        qd.snapshot(market, "last friday")
 
 
 def test_renderings(snap):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quantdask.factors.compute import DateLike, _calendar, compute
+from quantdask.factors.compute import DateLike, _calendar, _timestamp, compute
 from quantdask.factors.registry import Factor, factor
 from quantdask.io import schema
 from quantdask.io.store import MarketLike, as_market
@@ -173,7 +173,7 @@ def snapshot(market: MarketLike, date: DateLike) -> Snapshot:
     """
     tree = as_market(market)
     dates = _calendar(tree, "index")
-    ts = pd.Timestamp(date)
+    ts = _timestamp(date, "date")
     pos = int(dates.searchsorted(ts, side="right")) - 1
     if pos < 0:
         raise ValueError(f"date={date!r} is before the market's first date {dates[0].date()}")
