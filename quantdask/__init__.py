@@ -146,8 +146,6 @@ __all__ = [
     "ts_std",
     "ts_streak",
     "ts_sum",
-    "Snapshot",
-    "snapshot",
     "ts_var",
     # [factors]
     "Factor",
@@ -155,6 +153,8 @@ __all__ = [
     "factor",
     "list_factors",
     "register_factor",
+    "Snapshot",
+    "snapshot",
     "to_zarr",
     # [fundamentals/models]
     "Model",
