@@ -172,3 +172,18 @@ def test_forward_return_uses_only_its_window(h):
         )
         # the last h+1 dates of a cut panel have no complete window
         assert np.isnan(part.isel(date=slice(-(h + 1), None)).values).all()
+
+
+@pytest.mark.parametrize("chunks", [{"date": 7, "asset": 4}, {"date": 25}, {"date": 61}])
+def test_forward_returns_keep_input_chunks_and_dim_order(chunks):
+    ds = random_daily(seed=9).chunk(chunks)
+    fwd = qd.forward_returns(ds, periods=(1, 20))
+    assert fwd["fwd_ret_20"].chunks == ds["close"].chunks
+    # assets first: same values, same dim order as the input
+    tr = qd.forward_returns(ds.transpose("asset", "date"), periods=(1, 20))
+    assert tr["fwd_ret_1"].dims == ("asset", "date")
+    for h in (1, 20):
+        want = pandas_reference(random_daily(seed=9), h)
+        pd.testing.assert_frame_equal(
+            tr[f"fwd_ret_{h}"].T.to_pandas(), want, check_names=False, rtol=1e-10, atol=1e-12
+        )

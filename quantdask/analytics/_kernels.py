@@ -228,3 +228,55 @@ def report_block(
     ox = _argsort_rows(x)
     oy = _argsort_rows(y) if rank else np.zeros((y.shape[0], 0, 0), dtype=np.int64)
     return report_kernel(x, y, ox, oy, int(quantiles), bool(rank), bool(pearson), bool(bucket_both))
+
+
+@numba.njit(cache=True, nogil=True)
+def forward_kernel(close, pre, susp, up, horizons, n_out, tol):  # pragma: no cover - compiled
+    """Forward returns for every horizon from one block of dates and its look-ahead rows.
+
+    Parameters
+    ----------
+    close, pre, up : float64 (d, a)
+        Close, adjusted previous close and up limit (NaN: no limit), ``d >= n_out`` rows:
+        the ``n_out`` output dates then up to ``max(horizons) + 1`` following dates (fewer at
+        the end of the panel: windows that run past the last row are NaN).
+    susp : bool (d, a)
+        Suspended.
+    horizons : int64 (H,)
+    n_out : int
+        Output rows.
+    tol : float
+        Up-limit tolerance (a close within ``tol`` of the limit blocks entry).
+
+    Returns
+    -------
+    float64 (H, n_out, a)
+        ``expm1(sum of log1p(daily return) over t+2 .. t+1+h)``, NaN where the entry at
+        ``t + 1`` is blocked (no close, suspended, closed at the up limit) or the window
+        passes the last row. Daily returns that are missing or <= -100% count as zero.
+    """
+    d, a = close.shape
+    nh = horizons.shape[0]
+    out = np.full((nh, n_out, a), np.nan)
+    cum = np.empty((d, a))  # cum[t] = sum of the log growth of rows 0..t (local to the block)
+    for t in range(d):
+        for j in range(a):
+            r = close[t, j] / pre[t, j] - 1.0
+            g = np.log1p(r) if (np.isfinite(r) and r > -1.0) else 0.0
+            cum[t, j] = g if t == 0 else cum[t - 1, j] + g
+    for t in range(n_out):
+        e = t + 1  # entry row
+        if e >= d:
+            break
+        for j in range(a):
+            c = close[e, j]
+            if not np.isfinite(c) or susp[e, j]:
+                continue
+            u = up[e, j]
+            if np.isfinite(u) and c >= u - tol:
+                continue
+            for k in range(nh):
+                x = e + horizons[k]
+                if x < d:
+                    out[k, t, j] = np.expm1(cum[x, j] - cum[e, j])
+    return out

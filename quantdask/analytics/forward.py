@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.array.overlap import ensure_minimum_chunksize
 
+from quantdask.analytics._kernels import forward_kernel
 from quantdask.io.store import MarketLike, as_market
 
 #: Tolerance (CNY) for "the close is at the up limit": limit prices are rounded to 0.01.
@@ -71,6 +74,63 @@ def entry_blocked(daily: xr.Dataset) -> xr.DataArray:
     return blocked
 
 
+def _forward_block(
+    close: np.ndarray,
+    pre: np.ndarray,
+    susp: np.ndarray,
+    up: np.ndarray,
+    *,
+    horizons: tuple[int, ...],
+    n_out: int,
+) -> np.ndarray:
+    """(H, n_out, ...) forward returns of a date-first block (extra trailing dims flattened)."""
+    shape = close.shape
+    flat = [np.ascontiguousarray(x).reshape(shape[0], -1) for x in (close, pre, susp, up)]
+    res = forward_kernel(
+        flat[0].astype(np.float64, copy=False),
+        flat[1].astype(np.float64, copy=False),
+        flat[2].astype(bool, copy=False),
+        flat[3].astype(np.float64, copy=False),
+        np.asarray(horizons, dtype=np.int64),
+        int(n_out),
+        LIMIT_TOLERANCE,
+    )
+    return res.reshape(len(horizons), n_out, *shape[1:])
+
+
+def _forward_dask(data: list, horizons: tuple[int, ...]) -> da.Array:
+    """One task per input block: the block plus the next ``max(h) + 1`` dates, one kernel call.
+
+    The look-ahead rows come from the following date chunks (``dask.array.overlap`` with a
+    one-sided depth), so there is no cumulative sum across chunks and no shifted copies.
+    """
+    look = max(horizons) + 1
+    arrays = [da.asarray(x) for x in data]
+    chunks = arrays[0].chunks
+    arrays = [x.rechunk(chunks) for x in arrays]
+    depth = {0: (0, look), **{i: 0 for i in range(1, arrays[0].ndim)}}
+    # overlap needs date chunks of at least `look` rows; merge small ones first
+    if min(chunks[0]) < look and len(chunks[0]) > 1:
+        wide = ensure_minimum_chunksize(look, chunks[0])
+        arrays = [x.rechunk({0: wide}) for x in arrays]
+    out_chunks = arrays[0].chunks
+    ext = [da.overlap.overlap(x, depth=depth, boundary="none") for x in arrays]
+
+    def block(close, pre, susp, up, block_info=None):
+        n_out = block_info[None]["chunk-shape"][1]
+        return _forward_block(close, pre, susp, up, horizons=horizons, n_out=n_out)
+
+    res = da.map_blocks(
+        block,
+        *ext,
+        new_axis=0,
+        chunks=((len(horizons),), *out_chunks),
+        dtype=np.float64,
+        meta=np.empty((0,) * (arrays[0].ndim + 1), dtype=np.float64),
+    )
+    return res.rechunk({0: -1, **{i + 1: c for i, c in enumerate(chunks)}})
+
+
 def forward_returns(
     market: MarketLike | xr.Dataset,
     periods: Sequence[int] | int = (1, 5, 20),
@@ -116,8 +176,10 @@ def forward_returns(
       limit that day (a label, not a tradable P&L; the back-test enforces sell limits).
     * Windows that run past the last date of the panel are NaN.
     * Look-ahead: these are labels and look ``h + 1`` days into the future on purpose.
-      Lookback: none. Chunks: any layout; the graph is a cumulative sum along ``date``
-      followed by backward shifts, which read the neighbouring date chunk.
+      Lookback: none. Chunks: any layout; one compiled pass per input block reads the block
+      and the next ``max(periods) + 1`` dates (from the following date chunk), computes
+      every horizon at once and keeps the input's chunks (date chunks shorter than that
+      look-ahead are merged for the computation and split again).
 
     Examples
     --------
@@ -134,19 +196,25 @@ def forward_returns(
         raise ValueError(f"dimension {dim!r} not in the market data (dims: {tuple(daily.dims)})")
 
     close = daily["close"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ret = close / daily["pre_close"] - 1.0
-    # log growth per day; missing days (suspended, unlisted, delisted) grow by nothing
-    growth = np.log1p(ret.where(np.isfinite(ret) & (ret > -1.0))).fillna(0.0)
-    cum = growth.cumsum(dim)
-    blocked = entry_blocked(daily)
-    entry_ok = ~blocked.shift({dim: -1}, fill_value=True)
-    cum_entry = cum.shift({dim: -1})
+    template = close.dims
+    fields = [close, daily["pre_close"]]
+    fields.append(
+        daily["suspended"].astype(bool)
+        if "suspended" in daily
+        else xr.zeros_like(close, dtype=bool)
+    )
+    fields.append(daily["up_limit"] if "up_limit" in daily else xr.full_like(close, np.nan))
+    fields = [f.transpose(*template) for f in fields]
+    axis = template.index(dim)
+    data = [np.moveaxis(f.data, axis, 0) for f in fields]  # date first
+    if any(isinstance(x, da.Array) for x in data):
+        stacked = _forward_dask(data, horizons)
+    else:
+        stacked = _forward_block(*data, horizons=horizons, n_out=data[0].shape[0])
 
     out = {}
-    for h in horizons:
-        log_h = cum.shift({dim: -(1 + h)}) - cum_entry
-        fwd = np.expm1(log_h).where(entry_ok)
+    for k, h in enumerate(horizons):
+        fwd = xr.DataArray(np.moveaxis(stacked[k], 0, axis), dims=template, coords=close.coords)
         fwd.attrs = {
             "long_name": f"{h}-day forward return",
             "description": f"close(t+1) -> close(t+1+{h}); NaN when entry at t+1 is blocked",

@@ -17,7 +17,8 @@ import xarray as xr
 from quantdask.analytics import plots
 from quantdask.analytics.ic import ic as _ic
 from quantdask.analytics.ic import ic_summary
-from quantdask.analytics.quantiles import quantile_returns, quantile_spread
+from quantdask.analytics.quantiles import quantile_spread
+from quantdask.analytics.report import factor_report
 from quantdask.analytics.turnover import factor_turnover, rank_autocorrelation
 from quantdask.io.schema import SW_L1
 
@@ -85,13 +86,17 @@ def _factor_section(
             lazy[f"group/{v}"] = _ic(
                 factor, forward[v], method="spearman", group=group, groups=labels
             )
-        lazy[f"rank_ic/{v}"] = _ic(factor, forward[v], method="spearman")
-        lazy[f"ic/{v}"] = _ic(factor, forward[v], method="pearson")
-        lazy[f"q/{v}"] = quantile_returns(factor, forward[v], quantiles=quantiles)
+    # rank IC, IC and quantile returns of every horizon in one pass (factor ranked once)
+    lazy["report"] = factor_report(factor, forward, quantiles=quantiles)
     lazy["turnover"] = factor_turnover(factor, quantiles=quantiles)
     lazy["autocorr"] = rank_autocorrelation(factor, lag=1)
     # the reduction point: one compute for every factor statistic
     (done,) = dask.compute(lazy)
+    rep = done.pop("report")
+    for i, v in enumerate(names):
+        done[f"rank_ic/{v}"] = rep["rank_ic"].isel(horizon=i, drop=True).rename("rank_ic")
+        done[f"ic/{v}"] = rep["ic"].isel(horizon=i, drop=True).rename("ic")
+        done[f"q/{v}"] = rep["quantile_returns"].isel(horizon=i, drop=True)
 
     rank_ic = pd.DataFrame({v: done[f"rank_ic/{v}"].to_pandas() for v in names})
     pearson_ic = pd.DataFrame({v: done[f"ic/{v}"].to_pandas() for v in names})
