@@ -720,9 +720,14 @@ def test_full_history_universe_growth(tmp_path: Path, full_scale: bool) -> None:
     assert np.isnan(w2000.sel(date=slice(None, "2013-12-30")).values).all()
     assert np.allclose(w2000.sel(date=slice("2013-12-31", None)).sum("asset"), 1.0)
     members = (w.isel(date=-1) > 0).sum("asset").to_pandas()
-    n_listed = listed("2025-12-31")
-    assert members["000300.SH"] == max(3, int(np.ceil(n_listed * 300 / 5000)))
-    assert members["000985.CSI"] >= 0.95 * n_listed
+    # Counts are set at the last review: first trading day after December's second Friday.
+    second_friday = pd.date_range("2025-12-01", "2025-12-31", freq="W-FRI")[1]
+    dates = pd.DatetimeIndex(d["date"].values)
+    review = dates[dates > second_friday][0]
+    n_review = listed(str(review.date()))
+    assert members["000300.SH"] == max(3, int(np.ceil(n_review * 300 / 5000)))
+    assert members["000905.SH"] == max(3, int(np.ceil(n_review * 500 / 5000)))
+    assert members["000985.CSI"] >= 0.95 * listed("2025-12-31")
     assert qd.verify(p).ok
 
 
