@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import xarray as xr
 
 from quantdask.factors.registry import LEVELS, Factor, factor
 from quantdask.io import schema
-from quantdask.io.store import MarketLike, as_market, zarr_quiet
+from quantdask.io.store import MarketLike, as_market, atomic_directory, zarr_quiet
 
 FactorLike = Factor | str
 DateLike = str | pd.Timestamp | np.datetime64 | None
@@ -233,24 +231,11 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike[str], *, mode: str = "w-") -
     target = Path(text)
     if target.exists() and mode == "w-":
         raise FileExistsError(f"{target} exists; pass mode='w' to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
     out = ds.chunk(_target_chunks(ds))
     for var in out.variables.values():
         var.encoding = {}
-    try:
-        with zarr_quiet():
-            out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=True)
-        if target.exists():
-            trash = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
-            os.replace(target, trash)
-            os.replace(tmp, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_directory(target) as tmp, zarr_quiet():
+        out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=True)
     return target
 
 

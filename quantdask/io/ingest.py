@@ -15,8 +15,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
-import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ import xarray as xr
 import zarr
 
 from quantdask.io import _journal, schema
-from quantdask.io.store import StoreError, _check_not_mid_write, zarr_quiet
+from quantdask.io.store import StoreError, _check_not_mid_write, atomic_directory, zarr_quiet
 
 FrameLike = str | os.PathLike[str] | pd.DataFrame | None
 
@@ -1035,8 +1033,7 @@ def ingest(
         "macro": _series_dataset(inp.macro, first, schema.MACRO_FIELDS),
         "offshore": _series_dataset(inp.offshore, first, schema.OFFSHORE_FIELDS),
     }
-    tmp = path.with_name(f".{path.name}.ingest-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_directory(path, purpose="ingest") as tmp:
         _write_tree(tmp, nodes, {"quantdask_store": "market", "generator": "quantdask.ingest"})
         del nodes
         for start in range(block, len(dates), block):
@@ -1050,16 +1047,6 @@ def ingest(
                 "offshore": _series_dataset(inp.offshore, part, schema.OFFSHORE_FIELDS),
             }
             _apply(tmp, state["tree"], more, n_dates_old=start, journal=False)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import uuid
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import xarray as xr
@@ -136,6 +139,47 @@ def as_market(market: MarketLike) -> xr.DataTree:
     )
 
 
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike[str], *, purpose: str = "tmp") -> Iterator[Path]:
+    """Build a directory under a temporary sibling name and move it to ``target`` on success.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+        Final local path. An existing directory there is replaced only once the new one is
+        complete; checking whether replacing is allowed is the caller's job.
+    purpose : str, default "tmp"
+        Word in the temporary name (``.<name>.<purpose>-<random>``), to tell leftovers apart.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary directory path (not created) to write into.
+
+    Notes
+    -----
+    Readers never see a half-written directory: on an exception (or interruption) the
+    temporary directory is removed and ``target`` is left as it was. Replacing an existing
+    ``target`` takes two renames; a crash between them leaves the old directory at
+    ``.<name>.old-<random>`` beside it.
+    """
+    final = Path(os.fspath(target))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.{purpose}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield tmp
+        if final.exists():
+            old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 JOURNAL_DIR = ".quantdask-journal"
 
 
@@ -155,6 +199,7 @@ __all__ = [
     "MarketLike",
     "StoreError",
     "as_market",
+    "atomic_directory",
     "open_market",
     "open_panel",
     "schema",

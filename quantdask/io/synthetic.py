@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import dask.array as da
@@ -46,7 +44,7 @@ from quantdask.io._synth_universe import (
     interval_mask,
 )
 from quantdask.io.calendar import trading_calendar
-from quantdask.io.store import zarr_quiet
+from quantdask.io.store import atomic_directory, zarr_quiet
 
 #: Index base dates (the index exists, and has weights, from the first trading day on or
 #: after its base date); the last entry is the internal FTSE China A50-like index.
@@ -249,21 +247,9 @@ def synthetic_market(
         raise FileExistsError(
             f"{path} exists and is not a zarr store; refusing to replace it even with overwrite=True"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.building-{uuid.uuid4().hex[:8]}"
-    try:
-        requested = {"n_assets": n, "start": _date_arg(start), "end": _date_arg(end), "seed": seed}
+    requested = {"n_assets": n, "start": _date_arg(start), "end": _date_arg(end), "seed": seed}
+    with atomic_directory(path, purpose="building") as tmp:
         _build(tmp, n=n, dates=dates, seed=seed, progress=progress, requested=requested)
-        if path.exists():
-            trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(path, trash)
-            os.replace(tmp, path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
