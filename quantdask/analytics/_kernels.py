@@ -210,24 +210,31 @@ def _argsort_rows(a: np.ndarray) -> np.ndarray:
 
 def report_block(
     x: np.ndarray,
-    y: np.ndarray,
-    *,
+    *ys: np.ndarray,
     quantiles: int,
     rank: bool = True,
     pearson: bool = True,
     bucket_both: bool = False,
 ) -> np.ndarray:
-    """Packed statistics for a (date, asset) factor block and (H, date, asset) returns.
+    """Packed statistics for a (date, asset) factor block and one (date, asset) block of
+    returns per horizon.
 
-    Returns float64 (date, H, 2 + quantiles); see :func:`report_kernel`.
+    Returns float64 (date, H, 2 + quantiles); see :func:`report_kernel`. The factor is
+    sorted once; each horizon is handled in turn (no stacked copy of the returns, and the
+    sort indices of one horizon at a time).
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    if y.ndim == 2:
-        y = y[None]
     ox = _argsort_rows(x)
-    oy = _argsort_rows(y) if rank else np.zeros((y.shape[0], 0, 0), dtype=np.int64)
-    return report_kernel(x, y, ox, oy, int(quantiles), bool(rank), bool(pearson), bool(bucket_both))
+    parts = []
+    for y in ys:  # one kernel call per horizon (a handful), not per date or asset
+        y = np.ascontiguousarray(y, dtype=np.float64)[None]
+        oy = _argsort_rows(y) if rank else np.zeros((1, 0, 0), dtype=np.int64)
+        parts.append(
+            report_kernel(
+                x, y, ox, oy, int(quantiles), bool(rank), bool(pearson), bool(bucket_both)
+            )
+        )
+    return np.concatenate(parts, axis=1)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -150,25 +150,22 @@ def factor_report(
         else:
             dchunks = date_chunk
         x = x.rechunk({0: dchunks, 1: -1})
-        y = da.stack([da.asarray(a.data).rechunk(x.chunks) for a in ys], axis=0)
-        y = y.rechunk({0: -1})
+        ys_d = [da.asarray(a.data).rechunk(x.chunks) for a in ys]
+        args = [x, "da"]
+        for y in ys_d:
+            args += [y, "da"]
         packed = da.blockwise(
             report_block,
             "dhs",
-            x,
-            "da",
-            y,
-            "hda",
-            new_axes={"s": N_STATS + q},
+            *args,
+            new_axes={"h": len(ys), "s": N_STATS + q},
             concatenate=True,
             dtype=np.float64,
             meta=np.empty((0, 0, 0), dtype=np.float64),
             **kwargs,
         )
     else:
-        packed = report_block(
-            np.asarray(fac.values), np.stack([np.asarray(a.values) for a in ys]), **kwargs
-        )
+        packed = report_block(np.asarray(fac.values), *(np.asarray(a.values) for a in ys), **kwargs)
     packed = packed.transpose(1, 0, 2)  # (horizon, date, stat)
     coords = {dim: fac[dim], "horizon": _horizon_labels(names)}
     hd = ("horizon", dim)
