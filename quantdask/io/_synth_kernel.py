@@ -15,17 +15,49 @@ import numpy as np
 
 # ---- planted effects (documented in synthetic_market's docstring) -----------------------
 #: Daily drift per unit of the trailing 20-day log return (short-term reversal).
-K_REVERSAL = -0.009
+K_REVERSAL = -0.005
 #: Daily drift per unit of the 12-1 month log return (250-day minus 20-day).
 K_MOMENTUM = 0.0003
 #: Daily drift per cross-sectional standard deviation of log total market value.
-K_SIZE = -0.0003
+K_SIZE = -0.00015
 #: Daily drift per cross-sectional standard deviation of log P/B.
-K_VALUE = -0.0003
+K_VALUE = -0.00015
 #: Daily drift per cross-sectional standard deviation of point-in-time ROE (TTM).
-K_ROE = 0.0004
+K_ROE = 0.00025
 #: Daily drift per cross-sectional standard deviation of TTM net-profit growth (YoY).
 K_GROWTH = 0.0002
+
+# ---- time variation of the premia and volatility regimes -------------------------------
+# Each factor's premium on day t is K_f * (1 + z_f(t)), z_f = fast + slow AR(1) components
+# (one pair per factor, independent across factors), so the premium keeps its sign on
+# average but has spells, and whole years, where it is zero or reversed.
+#: AR(1) coefficient and stationary std (in units of the mean premium), fast component.
+PREMIUM_PHI_FAST, PREMIUM_SD_FAST = 0.8, 3.0
+#: AR(1) coefficient and stationary std (in units of the mean premium), slow regimes.
+PREMIUM_PHI_SLOW, PREMIUM_SD_SLOW = 0.99, 0.5
+#: The multiplier 1 + z is clipped to 1 +/- PREMIUM_CLIP (symmetric: the mean is kept), so a
+#: reversed premium never turns the 20-day reversal into explosive momentum feedback.
+PREMIUM_CLIP = 3.0
+#: Daily probability of entering / leaving a turbulent (crash or bubble) market regime.
+TURBULENT_ENTER, TURBULENT_EXIT = 1.0 / 500.0, 1.0 / 60.0
+#: Long-run market variance multiple in the turbulent regime (market vol ~2.8x calm).
+TURBULENT_VAR = 8.0
+#: Factor order in the premium state (rows of the ``scal`` premium slots).
+N_PREMIA = 6
+#: Slots of ``scal``: 0 ring pointer, 1 GARCH variance, 2 last market shock, 3 regime
+#: (0 calm, 1 turbulent), 4.. fast z then slow z per factor.
+SCAL_REGIME, SCAL_FAST, SCAL_SLOW = 3, 4, 4 + N_PREMIA
+N_SCAL = 4 + 2 * N_PREMIA
+
+
+def initial_scal(rng: np.random.Generator) -> np.ndarray:
+    """Kernel scalar state at the first date: premia drawn from their stationary laws."""
+    scal = np.zeros(N_SCAL)
+    scal[1] = 0.013**2
+    scal[SCAL_FAST : SCAL_FAST + N_PREMIA] = rng.normal(0.0, PREMIUM_SD_FAST, N_PREMIA)
+    scal[SCAL_SLOW : SCAL_SLOW + N_PREMIA] = rng.normal(0.0, PREMIUM_SD_SLOW, N_PREMIA)
+    return scal
+
 
 # State rows (per asset).
 S_CLOSE, S_PENDING, S_ADJ, S_TSHARE, S_DPS, S_BONUS = 0, 1, 2, 3, 4, 5
@@ -144,6 +176,10 @@ def simulate_block(
     ret_h = np.zeros(n)
     ret_l = np.zeros(n)
     key = np.empty(n)
+    prem = np.zeros(N_PREMIA)
+    k_mean = np.array([K_REVERSAL, K_MOMENTUM, K_SIZE, K_VALUE, K_ROE, K_GROWTH])
+    e_fast = PREMIUM_SD_FAST * math.sqrt(1.0 - PREMIUM_PHI_FAST**2)
+    e_slow = PREMIUM_SD_SLOW * math.sqrt(1.0 - PREMIUM_PHI_SLOW**2)
     for tt in range(tb):
         t = t0 + tt
         # -- announcements known from today, and corporate actions going ex today --
@@ -227,14 +263,27 @@ def simulate_block(
             for r in range(lo, hi):
                 member[k, order[r]] = True
 
-        # -- market and industry shocks --
+        # -- volatility regime, market and industry shocks --
+        if scal[SCAL_REGIME] == 0.0:
+            if np.random.random() < TURBULENT_ENTER:
+                scal[SCAL_REGIME] = 1.0
+        elif np.random.random() < TURBULENT_EXIT:
+            scal[SCAL_REGIME] = 0.0
+        turb = scal[SCAL_REGIME] > 0.0
         h = scal[1]
-        h = h0 * 0.02 + 0.08 * scal[2] * scal[2] + 0.9 * h
+        h = h0 * 0.02 * (TURBULENT_VAR if turb else 1.0) + 0.08 * scal[2] * scal[2] + 0.9 * h
         scal[1] = h
         m = 0.0003 + math.sqrt(h) * np.random.standard_t(5) / math.sqrt(5.0 / 3.0)
         m = min(max(m, -0.09), 0.09)
         scal[2] = m - 0.0003
         vs = (h / h0) ** 0.25
+        # -- today's factor premia: mean x (1 + persistent noise), noisier when volatile --
+        for f in range(N_PREMIA):
+            zf = PREMIUM_PHI_FAST * scal[SCAL_FAST + f] + e_fast * vs * np.random.normal()
+            zs = PREMIUM_PHI_SLOW * scal[SCAL_SLOW + f] + e_slow * np.random.normal()
+            scal[SCAL_FAST + f] = zf
+            scal[SCAL_SLOW + f] = zs
+            prem[f] = k_mean[f] * min(max(1.0 + zf + zs, 1.0 - PREMIUM_CLIP), 1.0 + PREMIUM_CLIP)
         for k in range(n_ind):
             g[k] = np.random.normal(0.0, 0.007) * vs
             if np.random.random() < 0.015:  # sector theme day
@@ -272,19 +321,19 @@ def simulate_block(
                 up = np.nan
                 dn = np.nan
             # planted expected return
-            drift = K_REVERSAL * S[S_SUM20, i] + K_MOMENTUM * (S[S_SUM250, i] - S[S_SUM20, i])
+            drift = prem[0] * S[S_SUM20, i] + prem[1] * (S[S_SUM250, i] - S[S_SUM20, i])
             if s_mv > 0 and np.isfinite(lmv[i]):
-                drift += K_SIZE * (lmv[i] - m_mv) * s_mv
+                drift += prem[2] * (lmv[i] - m_mv) * s_mv
             if s_pb > 0 and np.isfinite(lpb[i]):
-                drift += K_VALUE * max(min((lpb[i] - m_pb) * s_pb, 3.0), -3.0)
+                drift += prem[3] * max(min((lpb[i] - m_pb) * s_pb, 3.0), -3.0)
             if s_roe > 0 and np.isfinite(roe[i]):
-                drift += K_ROE * max(min((roe[i] - m_roe) * s_roe, 3.0), -3.0)
+                drift += prem[4] * max(min((roe[i] - m_roe) * s_roe, 3.0), -3.0)
             if s_g > 0 and np.isfinite(S[S_GROWTH, i]):
-                drift += K_GROWTH * max(min((S[S_GROWTH, i] - m_g) * s_g, 3.0), -3.0)
+                drift += prem[5] * max(min((S[S_GROWTH, i] - m_g) * s_g, 3.0), -3.0)
             eps = np.random.standard_t(4) / math.sqrt(2.0)
             r = beta[i] * m + g[ind[tt, i]] + sigma[i] * vs * eps + drift
-            if np.random.random() < 0.025:  # company news
-                r += np.random.normal(0.02, 0.08)
+            if np.random.random() < 0.025 * vs:  # company news, more of it when volatile
+                r += np.random.normal(0.0, 0.08)
             r += S[S_PENDING, i]
             latent = pre * math.exp(r)
             one_word = False

@@ -26,6 +26,11 @@ from quantdask.io._synth_kernel import (
     K_VALUE,
     N_INDEX,
     N_STATE,
+    PREMIUM_CLIP,
+    PREMIUM_PHI_FAST,
+    PREMIUM_PHI_SLOW,
+    PREMIUM_SD_FAST,
+    PREMIUM_SD_SLOW,
     RING,
     S_ADJ,
     S_BONUS,
@@ -33,6 +38,10 @@ from quantdask.io._synth_kernel import (
     S_CMV,
     S_TMV,
     S_TSHARE,
+    TURBULENT_ENTER,
+    TURBULENT_EXIT,
+    TURBULENT_VAR,
+    initial_scal,
     simulate_block,
 )
 from quantdask.io._synth_universe import (
@@ -427,7 +436,7 @@ def _build(
         S = _initial_state(u)
         ring = np.zeros((RING, n))
         ptr = np.zeros(2, dtype=np.int64)
-        scal = np.array([0.0, 0.013**2, 0.0])
+        scal = initial_scal(np.random.default_rng([seed, 2]))
         member = np.zeros((N_INDEX, n), dtype=bool)
         weight = np.zeros((N_INDEX, n))
         idx_level = INDEX_BASE_LEVEL.copy()
@@ -550,6 +559,15 @@ def _build(
                     "profit_growth_ttm": K_GROWTH,
                     "a50_basis_lead": A50_BASIS_LEAD,
                     "a50_etf_lead": A50_ETF_LEAD,
+                    # daily premium = mean x clip(1 + fast + slow, 1 +/- clip)
+                    "premium_ar1_fast": {"phi": PREMIUM_PHI_FAST, "sd": PREMIUM_SD_FAST},
+                    "premium_ar1_slow": {"phi": PREMIUM_PHI_SLOW, "sd": PREMIUM_SD_SLOW},
+                    "premium_clip": PREMIUM_CLIP,
+                    "turbulent_regime": {
+                        "enter_per_day": TURBULENT_ENTER,
+                        "exit_per_day": TURBULENT_EXIT,
+                        "variance_multiple": TURBULENT_VAR,
+                    },
                 },
             }
         )
