@@ -742,3 +742,68 @@ def test_root_attributes_record_the_request(market_path: Path) -> None:
     }
     assert attrs["planted_effects"]["reversal_20d"] < 0
     assert attrs["planted_effects"]["roe_ttm"] > 0
+
+
+# ------------------------------------------------- realistic strength and time variation
+@pytest.fixture(scope="module")
+def demo_daily(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+    """The `quantdask demo` market (800 assets, 2019-2024, seed 0), as pandas frames."""
+    path = tmp_path_factory.mktemp("demo") / "demo.zarr"
+    qd.synthetic_market(path, n_assets=800, start="2019-01-01", end="2024-12-31", seed=0)
+    m = qd.open_market(path)
+    fields = ["close", "pre_close", "up_limit", "down_limit", "pb", "pe_ttm"]
+    ds = m["daily"].to_dataset()[fields].compute()
+    out = {v: ds[v].to_pandas() for v in fields}
+    out["_index"] = m["index"]["close"].sel(index="000985.CSI").to_pandas()
+    return out
+
+
+def _reversal_ic(d: dict[str, pd.DataFrame]) -> pd.Series:
+    """Rank IC of minus the trailing 20-day log return vs the next 20 days, every 5th date."""
+    cum = _log_returns(d).fillna(0.0).cumsum()
+    traded = d["close"].notna()
+    past20 = (cum - cum.shift(20)).where(traded)
+    fwd20 = (cum.shift(-21) - cum.shift(-1)).where(traded)  # entry at the next close
+    return _rank_ic(-past20, fwd20, every=5)
+
+
+def test_planted_effects_realistic_strength(demo_daily) -> None:
+    """Real A-share magnitudes: mean rank IC 0.02-0.06, IC std >= 2x the mean, IR < 0.6."""
+    ic = _reversal_ic(demo_daily)
+    assert len(ic) > 250
+    assert 0.02 < ic.mean() < 0.065, ic.mean()
+    assert 0.07 < ic.std() < 0.25, ic.std()
+    assert 0.1 < ic.mean() / ic.std() < 0.6, ic.mean() / ic.std()
+    assert 0.55 < (ic > 0).mean() < 0.78, (ic > 0).mean()
+    cum = _log_returns(demo_daily).fillna(0.0).cumsum()
+    fwd20 = (cum.shift(-21) - cum.shift(-1)).where(demo_daily["close"].notna())
+    ic_value = _rank_ic(1.0 / demo_daily["pb"].where(demo_daily["pb"] > 0), fwd20, every=5)
+    assert 0.005 < ic_value.mean() < 0.045, ic_value.mean()
+    roe = demo_daily["pb"] / demo_daily["pe_ttm"]
+    ic_roe = _rank_ic(roe, fwd20, every=5)
+    assert 0.005 < ic_roe.mean() < 0.045, ic_roe.mean()
+
+
+def test_planted_premia_vary_over_time(demo_daily) -> None:
+    """The reversal premium has weak years (below half its mean) and persistent spells."""
+    ic = _reversal_ic(demo_daily)
+    by_year = ic.groupby(ic.index.year).mean()
+    assert by_year.min() < 0.5 * ic.mean(), by_year
+    assert by_year.max() > 1.5 * ic.mean(), by_year
+    # IC samples 5 dates apart share 15 of 20 forward days; 60 dates apart share none, yet
+    # stay correlated through the persistent premium (an i.i.d. premium gives ~0).
+    assert ic.autocorr(12) > 0.05, ic.autocorr(12)
+
+
+def test_limit_closes_cluster_in_volatile_months(demo_daily) -> None:
+    close = demo_daily["close"]
+    traded = close.notna()
+    at_limit = ((close == demo_daily["up_limit"]) | (close == demo_daily["down_limit"])) & traded
+    month = close.index.to_period("M")
+    share = at_limit.sum(axis=1).groupby(month).sum() / traded.sum(axis=1).groupby(month).sum()
+    vol = demo_daily["_index"].pct_change().groupby(month).std()
+    vol = vol.reindex(share.index)
+    calm = share[vol <= vol.median()].mean()
+    wild = share[vol >= vol.quantile(0.9)].mean()
+    assert wild > 1.7 * calm, (wild, calm)
+    assert share.max() > 2.5 * share.mean(), share.describe()
