@@ -187,3 +187,34 @@ def test_forward_returns_keep_input_chunks_and_dim_order(chunks):
         pd.testing.assert_frame_equal(
             tr[f"fwd_ret_{h}"].T.to_pandas(), want, check_names=False, rtol=1e-10, atol=1e-12
         )
+
+
+@pytest.mark.distributed
+def test_forward_returns_and_factor_report_on_a_local_cluster():
+    from distributed import Client, LocalCluster
+
+    ds = random_daily(seed=12, n_dates=80, n_assets=15).chunk({"date": 16, "asset": 8})
+    rng = np.random.default_rng(4)
+    fac = xr.DataArray(rng.normal(size=ds["close"].shape), coords=ds["close"].coords)
+    fac = fac.chunk({"date": 16})
+    fwd = qd.forward_returns(ds, periods=(1, 5))
+    rep = qd.factor_report(fac, fwd, quantiles=3)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        got_fwd, got_rep = client.compute([fwd, rep], sync=True)
+    raw = random_daily(seed=12, n_dates=80, n_assets=15)
+    for h in (1, 5):
+        pd.testing.assert_frame_equal(
+            got_fwd[f"fwd_ret_{h}"].to_pandas(),
+            pandas_reference(raw, h),
+            check_names=False,
+            rtol=1e-10,
+            atol=1e-12,
+        )
+    local = rep.compute(scheduler="sync")
+    xr.testing.assert_allclose(got_rep, local, rtol=1e-12)
+    assert np.isfinite(got_rep["rank_ic"].values).sum() > 100
