@@ -7,8 +7,12 @@ returns are sorted per horizon. Rank IC, Pearson IC and bucket means come out of
 pass, so a report over ``H`` horizons costs ``1 + H`` sorts per date instead of ``3 H``
 (``ic`` spearman: 2 sorts, ``quantile_returns``: 1 sort, per horizon).
 
-The kernels are compiled with ``nogil=True`` and run serially: dask runs date blocks in
-parallel threads.
+Rows are sorted with numpy's vectorised ``argsort`` (NaN replaced by +inf first, see
+:func:`_argsort_rows`) and the compiled kernels walk those orders. The kernels are compiled
+with ``nogil=True`` and run serially: dask runs date blocks in parallel threads.
+
+:func:`forward_kernel` computes every forward-return horizon from one block of dates plus its
+look-ahead rows in one pass. This module never imports xarray (like ``quantdask.kernels``).
 """
 
 from __future__ import annotations
