@@ -202,14 +202,95 @@ def report_kernel(
     return out
 
 
-def _argsort_rows(a: np.ndarray) -> np.ndarray:
-    """``np.argsort`` along the last axis with missing cells sent to the end.
+@numba.njit(cache=True, nogil=True)
+def _sort_keys(a, bits):  # pragma: no cover - compiled
+    """uint64 keys that sort like the rows of ``a`` and carry the column index.
 
-    NaN is replaced by ``+inf`` first: numpy's vectorised (AVX-512) sort takes a slower path
-    when NaNs are present (2-3x slower on panels with missing cells). The kernel skips every
-    non-finite cell, so where they sort does not matter.
+    The float's bits are mapped to an order-preserving unsigned integer, the low ``bits``
+    bits are replaced by the column index; non-finite cells get all-ones high bits (last).
+    Cells whose values agree in all but the low ``bits`` bits end up ordered by column;
+    :func:`_orders_from_keys` puts those runs back in value order.
     """
-    return np.argsort(np.where(np.isfinite(a), a, np.inf), axis=-1)
+    r, n = a.shape
+    out = np.empty((r, n), dtype=np.uint64)
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    sign = np.uint64(1) << np.uint64(63)
+    u = a.view(np.uint64)
+    for i in range(r):
+        for j in range(n):
+            if np.isfinite(a[i, j]):
+                b = u[i, j]
+                k = ~b if b >= sign else b | sign
+                out[i, j] = (k & high) | np.uint64(j)
+            else:
+                out[i, j] = high | np.uint64(j)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _orders_from_keys(keys, a, bits):  # pragma: no cover - compiled
+    """Column order per row from sorted keys; runs of equal high bits re-sorted by value."""
+    r, n = keys.shape
+    out = np.empty((r, n), dtype=np.int64)
+    low = np.uint64((1 << bits) - 1)
+    for i in range(r):
+        for u in range(n):
+            out[i, u] = np.int64(keys[i, u] & low)
+        s = 0
+        while s < n:
+            hs = keys[i, s] >> np.uint64(bits)
+            e = s + 1
+            while e < n and (keys[i, e] >> np.uint64(bits)) == hs:
+                e += 1
+            if e - s > 1 and np.isfinite(a[i, out[i, s]]):
+                v0 = a[i, out[i, s]]
+                same = True
+                for p in range(s + 1, e):
+                    if a[i, out[i, p]] != v0:
+                        same = False
+                        break
+                if same:  # exact ties (a constant cross-section): any order is sorted
+                    s = e
+                    continue
+                seg = out[i, s:e].copy()
+                if e - s <= 32:  # insertion sort: exact ties cost one comparison each
+                    for p in range(1, e - s):
+                        j = seg[p]
+                        v = a[i, j]
+                        q = p - 1
+                        while q >= 0 and a[i, seg[q]] > v:
+                            seg[q + 1] = seg[q]
+                            q -= 1
+                        seg[q + 1] = j
+                else:
+                    vals = np.empty(e - s)
+                    for p in range(e - s):
+                        vals[p] = a[i, seg[p]]
+                    seg = seg[np.argsort(vals, kind="mergesort")]
+                out[i, s:e] = seg
+            s = e
+    return out
+
+
+def _argsort_rows(a: np.ndarray) -> np.ndarray:
+    """Ascending column order of every row (last axis); non-finite cells come last.
+
+    Sorting uint64 keys that carry the column index in their low bits with numpy's vectorised
+    ``sort`` is ~1.2-2x faster than ``np.argsort`` (which also takes a 2-3x slower path when
+    NaNs are present); values that differ only in the dropped low bits are re-sorted exactly
+    afterwards. The kernels skip every non-finite cell, so their order does not matter.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    shape = a.shape
+    n = shape[-1]
+    if n < 2:
+        return np.zeros(shape, dtype=np.int64)
+    a2 = a.reshape(-1, n)
+    bits = int(n - 1).bit_length()
+    keys = _sort_keys(a2, bits)
+    keys.sort(axis=-1)
+    return _orders_from_keys(keys, a2, bits).reshape(shape)
 
 
 def report_block(
