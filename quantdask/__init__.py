@@ -7,6 +7,8 @@ The documented import is ``import quantdask as qd``. Data flows one way::
 Each import block below re-exports one layer's public functions, in data-flow order.
 """
 
+# ruff: noqa: I001 - imports are grouped by layer in data-flow order, not alphabetically
+
 from __future__ import annotations
 
 # [io] market store: layout, open, synthetic market, ingest
