@@ -180,8 +180,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--cells", type=int, default=200)
-    parser.add_argument("--dates", type=int, default=1000)
-    parser.add_argument("--assets", type=int, default=500)
+    parser.add_argument("--dates", type=int, default=5000)
+    parser.add_argument("--assets", type=int, default=1000)
     parser.add_argument("--only", choices=["scaling", "overhead", "large"], default=None)
     args = parser.parse_args()
     if args.quick:
