@@ -323,7 +323,7 @@ class _Progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=initial, desc="sweep", unit="cell")
-        except ImportError:  # pragma: no cover - tqdm ships with dask's dependencies
+        except ImportError:  # pragma: no cover - tqdm is a dependency; text lines otherwise
             self.bar = None
 
     def update(self, failed: bool) -> None:
