@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from quantdask.kernels import cross, moving
+from quantdask.kernels import cross, moving, rank
 
 
 def _rows(m: int = 6, n: int = 50, seed: int = 0) -> np.ndarray:
@@ -136,3 +136,62 @@ def test_cross_kernels_rowwise() -> None:
     z = cross.cs_zscore_kernel(v, ones)
     valid = v[~np.isnan(v)]
     np.testing.assert_allclose(z[~np.isnan(v)], scipy.stats.zscore(valid))
+
+
+def _tricky_rows(seed: int = 0, m: int = 40, n: int = 300) -> np.ndarray:
+    """Rows with NaNs, exact ties, signed zeros, +/-inf and values a few ulps apart."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(m, n))
+    a[:, 10:20] = np.round(a[:, 10:20], 1)  # exact ties
+    base = rng.normal(size=(m, 1))
+    ulps = rng.integers(-40, 40, size=(m, 60))
+    a[:, 20:80] = base + ulps * np.spacing(np.abs(base))  # near-ties: differ in low bits only
+    a[:, 80:84] = [-0.0, 0.0, -0.0, 0.0]
+    a[:, 84] = np.inf
+    a[:, 85] = -np.inf
+    a[:, 86:90] = 5e-324 * np.array([-1.0, 1.0, -2.0, 2.0])  # subnormals around zero
+    a[rng.random(a.shape) < 0.15] = np.nan
+    a[0] = np.nan  # an all-NaN row
+    a[1] = 7.0  # a constant row
+    a[2, :] = np.nan
+    a[2, 5] = 1.0  # a single valid value
+    perm = rng.permutation(n)  # the tricky columns anywhere in the row
+    return a[:, perm]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_rows_vs_scipy(seed: int) -> None:
+    a = _tricky_rows(seed)
+    ref = scipy.stats.rankdata(a, axis=1, nan_policy="omit")
+    count = np.sum(~np.isnan(a), axis=1, keepdims=True)
+    got = rank.rank_rows(a)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(a))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.testing.assert_allclose(rank.rank_rows(a, pct=True), ref / count, rtol=1e-15)
+        q = 7
+        buckets = np.floor((ref - 1.0) * q / count) + 1.0
+    np.testing.assert_array_equal(rank.rank_rows(a, buckets=q), buckets)
+
+
+def test_rank_rows_shapes_and_errors() -> None:
+    a = _tricky_rows(3, m=12, n=300)[:, :90].reshape(3, 4, 90)
+    ref = scipy.stats.rankdata(a, axis=-1, nan_policy="omit")
+    np.testing.assert_allclose(rank.rank_rows(a), ref, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(rank.rank_rows(np.array([[3.0]])), [[1.0]])
+    assert rank.rank_rows(np.empty((0, 5))).shape == (0, 5)
+    with pytest.raises(ValueError, match="at least one axis"):
+        rank.rank_rows(np.float64(1.0))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_argsort_rows_sorts_exactly(seed: int) -> None:
+    a = _tricky_rows(seed)
+    order = rank.argsort_rows(a)
+    assert sorted(order[5].tolist()) == list(range(a.shape[1]))  # a permutation
+    s = np.take_along_axis(a, order, axis=1)
+    fin = np.isfinite(a).sum(axis=1)
+    for i in range(a.shape[0]):  # reference: numpy's sort of the finite values
+        k = fin[i]
+        np.testing.assert_array_equal(s[i, :k], np.sort(a[i][np.isfinite(a[i])]))
+        assert not np.isfinite(s[i, k:]).any()  # non-finite cells last

@@ -7,8 +7,9 @@ returns are sorted per horizon. Rank IC, Pearson IC and bucket means come out of
 pass, so a report over ``H`` horizons costs ``1 + H`` sorts per date instead of ``3 H``
 (``ic`` spearman: 2 sorts, ``quantile_returns``: 1 sort, per horizon).
 
-Rows are sorted with numpy's vectorised ``argsort`` (NaN replaced by +inf first, see
-:func:`_argsort_rows`) and the compiled kernels walk those orders. The kernels are compiled
+Rows are sorted with :func:`quantdask.kernels.rank.argsort_rows` (numpy's vectorised
+integer sort on order-preserving keys, non-finite cells last) and the compiled kernels walk
+those orders; the average-rank walk is :func:`quantdask.kernels.rank.two_ranks`. The kernels are compiled
 with ``nogil=True`` and run serially: dask runs date blocks in parallel threads.
 
 :func:`forward_kernel` computes every forward-return horizon from one block of dates plus its
@@ -19,6 +20,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+
+from quantdask.kernels.rank import argsort_rows as _argsort_rows
+from quantdask.kernels.rank import two_ranks as _two_ranks
 
 #: Slots of the packed output's last axis before the quantile means.
 RANK_IC, PEARSON_IC, N_STATS = 0, 1, 2
@@ -35,25 +39,6 @@ def _finite_in_order(vals, order, idx):  # pragma: no cover - compiled
             idx[k] = j
             k += 1
     return k
-
-
-@numba.njit(cache=True, nogil=True)
-def _two_ranks(vals, sel, m, two_rank):  # pragma: no cover - compiled
-    """Doubled average ranks (``2 * rank``, integers) of ``vals[sel[:m]]`` (sorted order).
-
-    Tied values share the average of their 1-based positions: positions ``u..w-1``
-    (0-based) get ``(u + 1 + w) / 2``, stored doubled so it stays an exact integer.
-    """
-    u = 0
-    while u < m:
-        w = u + 1
-        v = vals[sel[u]]
-        while w < m and vals[sel[w]] == v:
-            w += 1
-        t = u + 1 + w
-        for z in range(u, w):
-            two_rank[sel[z]] = t
-        u = w
 
 
 @numba.njit(cache=True, nogil=True)
@@ -200,97 +185,6 @@ def report_kernel(
                     if cnt[b] > 0:
                         o[N_STATS + b] = tot[b] / cnt[b]
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _sort_keys(a, bits):  # pragma: no cover - compiled
-    """uint64 keys that sort like the rows of ``a`` and carry the column index.
-
-    The float's bits are mapped to an order-preserving unsigned integer, the low ``bits``
-    bits are replaced by the column index; non-finite cells get all-ones high bits (last).
-    Cells whose values agree in all but the low ``bits`` bits end up ordered by column;
-    :func:`_orders_from_keys` puts those runs back in value order.
-    """
-    r, n = a.shape
-    out = np.empty((r, n), dtype=np.uint64)
-    low = np.uint64((1 << bits) - 1)
-    high = ~low
-    sign = np.uint64(1) << np.uint64(63)
-    u = a.view(np.uint64)
-    for i in range(r):
-        for j in range(n):
-            if np.isfinite(a[i, j]):
-                b = u[i, j]
-                k = ~b if b >= sign else b | sign
-                out[i, j] = (k & high) | np.uint64(j)
-            else:
-                out[i, j] = high | np.uint64(j)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _orders_from_keys(keys, a, bits):  # pragma: no cover - compiled
-    """Column order per row from sorted keys; runs of equal high bits re-sorted by value."""
-    r, n = keys.shape
-    out = np.empty((r, n), dtype=np.int64)
-    low = np.uint64((1 << bits) - 1)
-    for i in range(r):
-        for u in range(n):
-            out[i, u] = np.int64(keys[i, u] & low)
-        s = 0
-        while s < n:
-            hs = keys[i, s] >> np.uint64(bits)
-            e = s + 1
-            while e < n and (keys[i, e] >> np.uint64(bits)) == hs:
-                e += 1
-            if e - s > 1 and np.isfinite(a[i, out[i, s]]):
-                v0 = a[i, out[i, s]]
-                same = True
-                for p in range(s + 1, e):
-                    if a[i, out[i, p]] != v0:
-                        same = False
-                        break
-                if same:  # exact ties (a constant cross-section): any order is sorted
-                    s = e
-                    continue
-                seg = out[i, s:e].copy()
-                if e - s <= 32:  # insertion sort: exact ties cost one comparison each
-                    for p in range(1, e - s):
-                        j = seg[p]
-                        v = a[i, j]
-                        q = p - 1
-                        while q >= 0 and a[i, seg[q]] > v:
-                            seg[q + 1] = seg[q]
-                            q -= 1
-                        seg[q + 1] = j
-                else:
-                    vals = np.empty(e - s)
-                    for p in range(e - s):
-                        vals[p] = a[i, seg[p]]
-                    seg = seg[np.argsort(vals, kind="mergesort")]
-                out[i, s:e] = seg
-            s = e
-    return out
-
-
-def _argsort_rows(a: np.ndarray) -> np.ndarray:
-    """Ascending column order of every row (last axis); non-finite cells come last.
-
-    Sorting uint64 keys that carry the column index in their low bits with numpy's vectorised
-    ``sort`` is ~1.2-2x faster than ``np.argsort`` (which also takes a 2-3x slower path when
-    NaNs are present); values that differ only in the dropped low bits are re-sorted exactly
-    afterwards. The kernels skip every non-finite cell, so their order does not matter.
-    """
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    shape = a.shape
-    n = shape[-1]
-    if n < 2:
-        return np.zeros(shape, dtype=np.int64)
-    a2 = a.reshape(-1, n)
-    bits = int(n - 1).bit_length()
-    keys = _sort_keys(a2, bits)
-    keys.sort(axis=-1)
-    return _orders_from_keys(keys, a2, bits).reshape(shape)
 
 
 def report_block(

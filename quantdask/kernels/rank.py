@@ -1,0 +1,295 @@
+"""Exact row sorting and average ranks on plain 2-D numpy arrays (no xarray).
+
+One row per date, one column per asset. :func:`argsort_rows` sorts every row with numpy's
+vectorised integer sort: each float is mapped to a ``uint64`` key that orders like the float
+(sign-flip trick) with its low bits replaced by the column number, the keys are sorted, and
+runs of keys that agree in the kept high bits (values that differ only in the dropped low
+bits) are re-sorted exactly by value. This is ~1.2-2x faster than ``np.argsort`` on float
+rows, which also takes a 2-3x slower path when NaNs are present.
+
+:func:`rank_rows` turns the sorted keys into average ranks (ties share the mean of their
+1-based positions, as ``scipy.stats.rankdata(method="average")``), NaN staying NaN, with
+``+/-inf`` ranked as values and ``-0.0 == +0.0`` a tie.
+
+Used by :mod:`quantdask.kernels.cross` (``cs_rank`` / ``cs_quantile``) and by the analytics
+kernels (:mod:`quantdask.analytics._kernels`). Kernels are numba ``nogil``, serial per call:
+dask runs date blocks in parallel threads.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["argsort_rows", "rank_rows", "sort_keys", "two_ranks"]
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_keys(a, bits, nan_only):  # pragma: no cover - compiled
+    """uint64 keys that sort like the rows of ``a`` and carry the column index.
+
+    The float's bits are mapped to an order-preserving unsigned integer, the low ``bits``
+    bits are replaced by the column index. Missing cells (NaN when ``nan_only``, else every
+    non-finite cell) get all-ones high bits, so they sort last. Cells whose values agree in
+    all but the low ``bits`` bits end up ordered by column; :func:`_orders_from_keys` puts
+    those runs back in value order.
+    """
+    r, n = a.shape
+    out = np.empty((r, n), dtype=np.uint64)
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    sign = np.uint64(1) << np.uint64(63)
+    u = a.view(np.uint64)
+    for i in range(r):
+        for j in range(n):
+            v = a[i, j]
+            ok = (not np.isnan(v)) if nan_only else np.isfinite(v)
+            if ok:
+                b = u[i, j]
+                k = ~b if b >= sign else b | sign
+                k = k & high
+                if k == high:  # +inf with a tiny ``bits``: keep it below the missing cells
+                    k = k - (low + np.uint64(1))
+                out[i, j] = k | np.uint64(j)
+            else:
+                out[i, j] = high | np.uint64(j)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _fix_run(a, i, out, s, e):  # pragma: no cover - compiled
+    """Re-sort ``out[i, s:e]`` (a run of equal high key bits) exactly by value."""
+    v0 = a[i, out[i, s]]
+    same = True
+    for p in range(s + 1, e):
+        if a[i, out[i, p]] != v0:
+            same = False
+            break
+    if same:  # exact ties: any order is sorted
+        return
+    seg = out[i, s:e].copy()
+    if e - s <= 32:  # insertion sort: exact ties cost one comparison each
+        for p in range(1, e - s):
+            j = seg[p]
+            v = a[i, j]
+            q = p - 1
+            while q >= 0 and a[i, seg[q]] > v:
+                seg[q + 1] = seg[q]
+                q -= 1
+            seg[q + 1] = j
+    else:
+        vals = np.empty(e - s)
+        for p in range(e - s):
+            vals[p] = a[i, seg[p]]
+        seg = seg[np.argsort(vals, kind="mergesort")]
+    out[i, s:e] = seg
+
+
+@numba.njit(cache=True, nogil=True)
+def _orders_from_keys(keys, a, bits):  # pragma: no cover - compiled
+    """Column order per row from sorted keys; runs of equal high bits re-sorted by value."""
+    r, n = keys.shape
+    out = np.empty((r, n), dtype=np.int64)
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    for i in range(r):
+        for u in range(n):
+            out[i, u] = np.int64(keys[i, u] & low)
+        s = 0
+        while s < n:
+            hs = keys[i, s] & high
+            e = s + 1
+            while e < n and (keys[i, e] & high) == hs:
+                e += 1
+            if e - s > 1 and hs != high:
+                _fix_run(a, i, out, s, e)
+            s = e
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _ranks_from_keys(keys, a, bits, mode, q):  # pragma: no cover - compiled
+    """Average ranks per row from sorted keys (NaN cells: all-ones high bits, left NaN).
+
+    ``mode`` 0: rank ``1..k``; 1: ``rank / k``; 2: bucket ``floor((rank - 1) * q / k) + 1``.
+    """
+    r, n = keys.shape
+    out = np.empty((r, n))
+    order = np.empty(n, dtype=np.int64)
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    for i in range(r):
+        k = 0
+        while k < n and (keys[i, k] & high) != high:
+            k += 1
+        for u in range(n):
+            order[u] = np.int64(keys[i, u] & low)
+        for u in range(k, n):
+            out[i, order[u]] = np.nan
+        # runs of equal high bits: re-sort exactly (rare: only values within 2**bits ulps)
+        s = 0
+        while s < k:
+            hs = keys[i, s] & high
+            e = s + 1
+            while e < k and (keys[i, e] & high) == hs:
+                e += 1
+            if e - s > 1:
+                _fix_run_1d(a[i], order, s, e)
+            s = e
+        # average ranks over runs of equal values (-0.0 == +0.0)
+        u = 0
+        while u < k:
+            v = a[i, order[u]]
+            w = u + 1
+            while w < k and a[i, order[w]] == v:
+                w += 1
+            rk = 0.5 * (u + 1 + w)
+            if mode == 1:
+                rk = rk / k
+            elif mode == 2:
+                rk = np.floor((rk - 1.0) * q / k) + 1.0
+            for z in range(u, w):
+                out[i, order[z]] = rk
+            u = w
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _fix_run_1d(vals, order, s, e):  # pragma: no cover - compiled
+    """Re-sort ``order[s:e]`` exactly by ``vals`` (insertion sort, or mergesort if long)."""
+    v0 = vals[order[s]]
+    same = True
+    for p in range(s + 1, e):
+        if vals[order[p]] != v0:
+            same = False
+            break
+    if same:
+        return
+    if e - s <= 32:
+        for p in range(s + 1, e):
+            j = order[p]
+            v = vals[j]
+            q = p - 1
+            while q >= s and vals[order[q]] > v:
+                order[q + 1] = order[q]
+                q -= 1
+            order[q + 1] = j
+    else:
+        seg = order[s:e].copy()
+        tmp = np.empty(e - s)
+        for p in range(e - s):
+            tmp[p] = vals[seg[p]]
+        seg = seg[np.argsort(tmp, kind="mergesort")]
+        order[s:e] = seg
+
+
+def _bits(n: int) -> int:
+    return max(1, int(n - 1).bit_length())
+
+
+def sort_keys(a: np.ndarray, *, nan_only: bool = False) -> tuple[np.ndarray, int]:
+    """Sorted uint64 keys of every row of a 2-D float64 array, and the number of index bits.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        float64 ``(r, n)``, C-contiguous.
+    nan_only : bool, default False
+        Only NaN counts as missing (``+/-inf`` are ordered as values); else every non-finite
+        cell is missing. Missing cells sort last.
+
+    Returns
+    -------
+    keys : numpy.ndarray
+        uint64 ``(r, n)``, each row sorted; ``keys & (2**bits - 1)`` is the column index.
+    bits : int
+        Number of low bits holding the column index.
+    """
+    bits = _bits(a.shape[-1])
+    keys = _sort_keys(a, bits, bool(nan_only))
+    keys.sort(axis=-1)
+    return keys, bits
+
+
+def argsort_rows(a: np.ndarray) -> np.ndarray:
+    """Ascending column order of every row (last axis); non-finite cells come last.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Any shape, sorted along the last axis (converted to float64).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, same shape: the column indices of each row in ascending value order. Finite
+        values are exactly sorted (ties in any order); the order among the trailing
+        non-finite cells is unspecified.
+
+    Notes
+    -----
+    No lookback; each row is independent.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    shape = a.shape
+    n = shape[-1]
+    if n < 2:
+        return np.zeros(shape, dtype=np.int64)
+    a2 = a.reshape(-1, n)
+    keys, bits = sort_keys(a2)
+    return _orders_from_keys(keys, a2, bits).reshape(shape)
+
+
+def rank_rows(a: np.ndarray, *, pct: bool = False, buckets: int = 0) -> np.ndarray:
+    """Average rank of every cell within its row (last axis); NaN stays NaN.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Any shape with at least one axis (converted to float64).
+    pct : bool, default False
+        Return ``rank / k`` (``k`` the row's non-NaN count) instead of ``1..k``.
+    buckets : int, default 0
+        When positive, return the bucket ``floor((rank - 1) * buckets / k) + 1`` instead.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape. Ties share the average of their 1-based positions (as
+        ``scipy.stats.rankdata(method="average")``); ``+/-inf`` are ranked as values;
+        ``-0.0`` and ``+0.0`` tie.
+
+    Notes
+    -----
+    No lookback; each row is independent.
+    """
+    if np.ndim(a) == 0:
+        raise ValueError("rank_rows needs an array with at least one axis, got a scalar")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    shape = a.shape
+    n = shape[-1]
+    if a.size == 0:
+        return np.empty(shape)
+    a2 = a.reshape(-1, n)
+    keys, bits = sort_keys(a2, nan_only=True)
+    mode = 2 if buckets > 0 else (1 if pct else 0)
+    return _ranks_from_keys(keys, a2, bits, mode, int(buckets)).reshape(shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def two_ranks(vals, sel, m, two_rank):  # pragma: no cover - compiled
+    """Doubled average ranks (``2 * rank``, integers) of ``vals[sel[:m]]`` (sorted order).
+
+    Tied values share the average of their 1-based positions: positions ``u..w-1``
+    (0-based) get ``(u + 1 + w) / 2``, stored doubled so it stays an exact integer.
+    """
+    u = 0
+    while u < m:
+        w = u + 1
+        v = vals[sel[u]]
+        while w < m and vals[sel[w]] == v:
+            w += 1
+        t = u + 1 + w
+        for z in range(u, w):
+            two_rank[sel[z]] = t
+        u = w
