@@ -45,7 +45,7 @@ def _sort_keys(a, bits, nan_only):  # pragma: no cover - compiled
             v = a[i, j]
             ok = (not np.isnan(v)) if nan_only else np.isfinite(v)
             if ok:
-                b = u[i, j]
+                b = u[i, j] if v != 0.0 else np.uint64(0)  # -0.0 keyed as +0.0: they tie
                 k = ~b if b >= sign else b | sign
                 k = k & high
                 if k == high:  # +inf with a tiny ``bits``: keep it below the missing cells
@@ -112,6 +112,8 @@ def _ranks_from_keys(keys, a, bits, mode, q):  # pragma: no cover - compiled
     """Average ranks per row from sorted keys (NaN cells: all-ones high bits, left NaN).
 
     ``mode`` 0: rank ``1..k``; 1: ``rank / k``; 2: bucket ``floor((rank - 1) * q / k) + 1``.
+    Keys whose high bits differ hold different values (``-0.0`` was keyed as ``+0.0``), so
+    the values are only read inside runs of equal high bits.
     """
     r, n = keys.shape
     out = np.empty((r, n))
@@ -119,38 +121,47 @@ def _ranks_from_keys(keys, a, bits, mode, q):  # pragma: no cover - compiled
     low = np.uint64((1 << bits) - 1)
     high = ~low
     for i in range(r):
-        k = 0
-        while k < n and (keys[i, k] & high) != high:
-            k += 1
-        for u in range(n):
-            order[u] = np.int64(keys[i, u] & low)
+        row = keys[i]
+        oi = out[i]
+        k = n
+        while k > 0 and (row[k - 1] & high) == high:
+            k -= 1
         for u in range(k, n):
-            out[i, order[u]] = np.nan
-        # runs of equal high bits: re-sort exactly (rare: only values within 2**bits ulps)
+            oi[np.int64(row[u] & low)] = np.nan
         s = 0
         while s < k:
-            hs = keys[i, s] & high
+            hs = row[s] & high
             e = s + 1
-            while e < k and (keys[i, e] & high) == hs:
+            while e < k and (row[e] & high) == hs:
                 e += 1
-            if e - s > 1:
-                _fix_run_1d(a[i], order, s, e)
+            if e - s == 1:  # a value of its own: no read of ``a``
+                rk = s + 1.0
+                if mode == 1:
+                    rk = rk / k
+                elif mode == 2:
+                    rk = np.floor(s * q / k) + 1.0
+                oi[np.int64(row[s] & low)] = rk
+                s = e
+                continue
+            # a run of equal high bits: exact order by value, then average over exact ties
+            for p in range(s, e):
+                order[p] = np.int64(row[p] & low)
+            _fix_run_1d(a[i], order, s, e)
+            u = s
+            while u < e:
+                v = a[i, order[u]]
+                w = u + 1
+                while w < e and a[i, order[w]] == v:
+                    w += 1
+                rk = 0.5 * (u + 1 + w)
+                if mode == 1:
+                    rk = rk / k
+                elif mode == 2:
+                    rk = np.floor((rk - 1.0) * q / k) + 1.0
+                for z in range(u, w):
+                    oi[order[z]] = rk
+                u = w
             s = e
-        # average ranks over runs of equal values (-0.0 == +0.0)
-        u = 0
-        while u < k:
-            v = a[i, order[u]]
-            w = u + 1
-            while w < k and a[i, order[w]] == v:
-                w += 1
-            rk = 0.5 * (u + 1 + w)
-            if mode == 1:
-                rk = rk / k
-            elif mode == 2:
-                rk = np.floor((rk - 1.0) * q / k) + 1.0
-            for z in range(u, w):
-                out[i, order[z]] = rk
-            u = w
     return out
 
 
