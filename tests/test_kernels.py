@@ -159,9 +159,11 @@ def _tricky_rows(seed: int = 0, m: int = 40, n: int = 300) -> np.ndarray:
     return a[:, perm]
 
 
+@pytest.mark.parametrize("n", [300, 1500])  # np.sort path and radix-sort path
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_rank_rows_vs_scipy(seed: int) -> None:
-    a = _tricky_rows(seed)
+def test_rank_rows_vs_scipy(seed: int, n: int) -> None:
+    assert 300 < rank.RADIX_MIN_COLUMNS <= 1500
+    a = _tricky_rows(seed, n=n)
     ref = scipy.stats.rankdata(a, axis=1, nan_policy="omit")
     count = np.sum(~np.isnan(a), axis=1, keepdims=True)
     got = rank.rank_rows(a)
@@ -184,9 +186,10 @@ def test_rank_rows_shapes_and_errors() -> None:
         rank.rank_rows(np.float64(1.0))
 
 
+@pytest.mark.parametrize("n", [300, 1500])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_argsort_rows_sorts_exactly(seed: int) -> None:
-    a = _tricky_rows(seed)
+def test_argsort_rows_sorts_exactly(seed: int, n: int) -> None:
+    a = _tricky_rows(seed, n=n)
     order = rank.argsort_rows(a)
     assert sorted(order[5].tolist()) == list(range(a.shape[1]))  # a permutation
     s = np.take_along_axis(a, order, axis=1)

