@@ -5,6 +5,8 @@ Every kernel takes ``values`` of shape ``(r, n)`` (float64) and ``groups`` of th
 each group within a row independently. Pass ``None`` as ``groups`` for the plain
 (whole cross-section) version. Rows run in parallel (numba ``prange``); within a row the valid
 cells are sorted once by (group, value) and every statistic is read off the sorted segments.
+The ungrouped rank and quantile bucket use :func:`quantdask.kernels.rank.rank_rows` instead
+(serial per block, ``nogil``: dask runs the date blocks in parallel threads).
 
 This module never imports xarray.
 """
@@ -102,9 +104,10 @@ def _rank(values, groups, pct, nbuckets):  # pragma: no cover - compiled
 def cs_rank_kernel(values: np.ndarray, groups: np.ndarray | None, pct: bool) -> np.ndarray:
     """Average rank within each (row, group): ``1..k``, or ``rank / k`` when ``pct``.
 
-    ``groups=None``: the whole row is one group, ranked by :func:`quantdask.kernels.rank.
-    rank_rows` (integer-key sort; 1.1-1.2x faster than bottleneck ``nanrankdata`` without
-    NaNs, ~2x with NaNs, at 5,500 assets).
+    ``groups=None``: the whole row is one group, ranked by
+    :func:`quantdask.kernels.rank.rank_rows` (radix sort of integer keys; ~2x faster than
+    bottleneck ``nanrankdata`` without NaNs, ~3.7x with 20% NaNs, at 5,500 assets, and it
+    releases the GIL).
     """
     if groups is None:
         return rank_rows(values, pct=bool(pct))
