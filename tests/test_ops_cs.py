@@ -214,3 +214,25 @@ def test_cs_date_blocks_are_split_not_merged(monkeypatch: pytest.MonkeyPatch) ->
     )
     monkeypatch.setattr(cs_mod, "CS_BLOCK_CELLS", 10**9)
     assert qd.cs_zscore(x).chunks[0] == (4, 4, 1)
+
+
+@pytest.mark.parametrize("pct", [True, False])
+def test_cs_rank_and_quantile_wide_rows_vs_pandas(pct: bool) -> None:
+    """Wide cross-sections (the radix-sort path of ``kernels.rank``) against pandas."""
+    rng = np.random.default_rng(7)
+    a = 10.0 * np.exp(rng.normal(0.0, 0.3, size=(11, 700)))
+    a[:, 50:80] = np.round(a[:, 50:80])  # exact ties
+    a[:, 100:140] = a[:, [100]] * (1.0 + rng.integers(-3, 4, size=(11, 40)) * 2.0**-52)
+    a[:, 200] = -0.0
+    a[:, 201] = 0.0
+    a[rng.random(a.shape) < 0.1] = np.nan
+    a[5] = np.nan  # an empty date
+    x = _da(a).chunk({"date": 4, "asset": 128})
+    ref = pd.DataFrame(a).rank(axis=1, pct=pct).to_numpy()
+    np.testing.assert_allclose(qd.cs_rank(x, pct=pct).values, ref, rtol=1e-14, atol=0)
+    if pct:
+        ranks = pd.DataFrame(a).rank(axis=1).to_numpy()
+        count = np.sum(~np.isnan(a), axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            buckets = np.floor((ranks - 1.0) * 5 / count) + 1.0
+        np.testing.assert_array_equal(qd.cs_quantile(x, q=5).values, buckets)
