@@ -118,6 +118,29 @@ def test_moving_vs_reference(name: str, window: int, min_periods: int | None) ->
     np.testing.assert_allclose(out.values, expected, rtol=1e-7, atol=1e-9, equal_nan=True)
 
 
+@pytest.mark.parametrize(("window", "min_periods"), [(25, None), (40, 10), (60, 1)])
+@pytest.mark.parametrize("traded_only", [False, True])
+def test_rank_long_window_vs_pandas(
+    window: int, min_periods: int | None, traded_only: bool
+) -> None:
+    """Windows past ``RANK_BOTTLENECK_MAX_WINDOW`` take the Fenwick-tree path; ties included."""
+    from quantdask.kernels.moving import RANK_BOTTLENECK_MAX_WINDOW
+
+    assert window > RANK_BOTTLENECK_MAX_WINDOW
+    a = np.round(_panel(seed=5, nan_frac=0.2, n_dates=150) * 2) / 2  # many ties
+    mp = window if min_periods is None else min_periods
+    if traded_only:
+        expected = np.full(a.shape, np.nan)
+        for j in range(a.shape[1]):
+            col = pd.Series(a[:, j])
+            res = _rank_ref(col.dropna().reset_index(drop=True).to_frame(), window, mp)[:, 0]
+            expected[col.notna().to_numpy(), j] = res
+    else:
+        expected = _rank_ref(pd.DataFrame(a), window, mp)
+    out = qd.ts_rank(_da(a), window=window, min_periods=min_periods, traded_only=traded_only)
+    np.testing.assert_allclose(out.values, expected, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
 @pytest.mark.parametrize("window", [6, 20])
 @pytest.mark.parametrize("name", ["ts_mean", "ts_skew", "ts_percentile", "ts_argmax", "ts_rank"])
 def test_traded_only_vs_reference(name: str, window: int) -> None:

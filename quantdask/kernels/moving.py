@@ -103,13 +103,22 @@ def move_argmax(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     return _bn(bn.move_argmax, a, window, min_count)
 
 
+#: Windows up to this length use bottleneck's ``move_rank`` (O(window) per step, fastest for
+#: short windows); longer ones the Fenwick-tree kernel (O(log n) per step): 52 vs 59 ms at 20
+#: days, 204 vs 54 ms at 250 days on a 512 x 1,273 block (``bench/README.md``, ops section).
+RANK_BOTTLENECK_MAX_WINDOW = 24
+
+
 def move_rank(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Rank of the last value in its window as a fraction in [0, 1] (bottleneck).
+    """Rank of the last value in its window as a fraction in [0, 1].
 
     ``(r - 1) / (k - 1)`` with ``r`` the average rank (ties share the mean rank) and ``k``
     the number of valid values in the window; 0.5 when ``k == 1``; NaN when the last value
-    is NaN.
+    is NaN. Short windows (``<= RANK_BOTTLENECK_MAX_WINDOW``) use ``bottleneck.move_rank``,
+    longer ones the Fenwick-tree kernel shared with :func:`move_percentile`.
     """
+    if window > RANK_BOTTLENECK_MAX_WINDOW:
+        return _order_stat(a, window, min_count, 0.0, 2)
     out = _bn(bn.move_rank, a, window, min_count)
     out += 1.0
     out *= 0.5
@@ -334,7 +343,7 @@ def _move_order_stat(order, srt, window, min_count, q, kind):  # pragma: no cove
     # Fenwick tree over each row's distinct values: O(n log n) per row whatever the window.
     # ``order``/``srt``: the row's argsort (NaN last) and sorted values, from numpy (numba's
     # own sort is several times slower). kind 0: linear-interpolated quantile q; kind 1:
-    # percentile of the last value (0..100).
+    # percentile of the last value (0..100); kind 2: rank of the last value in [0, 1].
     m, n = srt.shape
     out = np.full((m, n), np.nan)
     for i in numba.prange(m):
@@ -379,7 +388,12 @@ def _move_order_stat(order, srt, window, min_count, q, kind):  # pragma: no cove
             elif c >= 0:
                 less = _bit_sum(tree, c)
                 leq = _bit_sum(tree, c + 1)
-                out[i, t] = 100.0 * (less + leq) / (2.0 * k)
+                if kind == 1:
+                    out[i, t] = 100.0 * (less + leq) / (2.0 * k)
+                elif k == 1:
+                    out[i, t] = 0.5
+                else:  # average rank r = less + (leq - less + 1) / 2; (r - 1) / (k - 1)
+                    out[i, t] = (less + leq - 1) / (2.0 * (k - 1))
     return out
 
 

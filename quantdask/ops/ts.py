@@ -392,7 +392,8 @@ ts_rank = _simple(
     "Rank of today's value within its window, as a fraction in [0, 1].",
     "\n    ``(r - 1) / (k - 1)`` with ``r`` today's average rank (ties share the mean rank)"
     "\n    among the window's ``k`` valid values; 0.5 when ``k == 1``; NaN when today's value"
-    "\n    is NaN. Kernel: ``bottleneck.move_rank``.\n",
+    "\n    is NaN. Kernel: ``bottleneck.move_rank`` up to 24 days, a Fenwick tree over the"
+    "\n    block's sorted values beyond (O(log n) per step whatever the window).\n",
 )
 ts_percentile = _simple(
     "ts_percentile",
