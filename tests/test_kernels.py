@@ -118,9 +118,14 @@ def test_serial_and_parallel_builds_agree() -> None:
     )
     g = np.random.default_rng(6).integers(0, 3, size=(300, 40))
     v = np.ascontiguousarray(a.T)
-    np.testing.assert_array_equal(
-        cross._rank.serial(v, g, True, 0), cross._rank.parallel(v, g, True, 0)
-    )
+    args = cross._grouped(v, g)
+    for kernel, extra in [
+        (cross._rank, (1, 0)),
+        (cross._zscore, ()),
+        (cross._winsorize_mad, (3.0, 1.4826)),
+        (cross._neutralize, (np.zeros((1, 1)), False)),
+    ]:
+        np.testing.assert_array_equal(kernel.serial(*args, *extra), kernel.parallel(*args, *extra))
 
 
 def test_cross_kernels_rowwise() -> None:

@@ -21,7 +21,19 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["RADIX_MIN_COLUMNS", "argsort_rows", "rank_rows", "sort_keys", "two_ranks"]
+__all__ = [
+    "GROUP_OFFSET_BITS",
+    "RADIX_MIN_COLUMNS",
+    "argsort_rows",
+    "column_bits",
+    "group_codes",
+    "group_rank_row",
+    "group_row_order",
+    "group_sort_row",
+    "rank_rows",
+    "sort_keys",
+    "two_ranks",
+]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -195,52 +207,245 @@ def _fix_run_1d(vals, order, s, e):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _radix_sort_rows(keys, bits):  # pragma: no cover - compiled
-    """Sort every row of ``keys`` in place by the bits above the low ``bits`` bits.
+def _radix_sort_row(src, buf, cnt, bits):  # pragma: no cover - compiled
+    """Sort the 1-D ``src`` in place by the bits above the low ``bits`` bits.
 
     LSD radix sort with 11-bit digits (at most 5 passes over 51 key bits); a digit that is
     the same for the whole row (e.g. the sign and most exponent bits of a row of prices) is
     skipped. Stable, so keys with equal high bits keep their column order: the result equals
-    a full sort of the keys (which carry the column in their low bits).
+    a full sort of the keys (which carry the column in their low bits). ``buf`` (same
+    length) and ``cnt`` (2048 int64) are scratch.
     """
-    r, n = keys.shape
+    n = src.shape[0]
     nd = 11
     nb = 1 << nd
     mask = np.uint64(nb - 1)
-    buf = np.empty(n, dtype=np.uint64)
-    cnt = np.empty(nb, dtype=np.int64)
-    for i in range(r):
-        src = keys[i]
-        dst = buf
-        flipped = False
-        shift = bits
-        while shift < 64:
-            sh = np.uint64(shift)
-            cnt[:] = 0
-            for j in range(n):
-                cnt[(src[j] >> sh) & mask] += 1
-            skip = False
+    row = src
+    dst = buf
+    flipped = False
+    shift = bits
+    while shift < 64:
+        sh = np.uint64(shift)
+        cnt[:] = 0
+        for j in range(n):
+            cnt[(src[j] >> sh) & mask] += 1
+        skip = False
+        for b in range(nb):
+            if cnt[b] != 0:
+                skip = cnt[b] == n
+                break
+        if not skip:
+            tot = 0
             for b in range(nb):
-                if cnt[b] != 0:
-                    skip = cnt[b] == n
-                    break
-            if not skip:
-                tot = 0
-                for b in range(nb):
-                    c = cnt[b]
-                    cnt[b] = tot
-                    tot += c
-                for j in range(n):
-                    v = src[j]
-                    d = (v >> sh) & mask
-                    dst[cnt[d]] = v
-                    cnt[d] += 1
-                src, dst = dst, src
-                flipped = not flipped
-            shift += nd
-        if flipped:  # the sorted row is in the scratch buffer
-            keys[i, :] = src
+                c = cnt[b]
+                cnt[b] = tot
+                tot += c
+            for j in range(n):
+                v = src[j]
+                d = (v >> sh) & mask
+                dst[cnt[d]] = v
+                cnt[d] += 1
+            src, dst = dst, src
+            flipped = not flipped
+        shift += nd
+    if flipped:  # the sorted row is in the scratch buffer
+        row[:] = src
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_sort_rows(keys, bits):  # pragma: no cover - compiled
+    """Sort every row of ``keys`` in place with :func:`_radix_sort_row`."""
+    r, n = keys.shape
+    buf = np.empty(n, dtype=np.uint64)
+    cnt = np.empty(1 << 11, dtype=np.int64)
+    for i in range(r):
+        _radix_sort_row(keys[i], buf, cnt, bits)
     return keys
+
+
+# --- rows sorted by (group, value) ----------------------------------------------------------
+# The group code (shifted to 1..2**gbits - 1) takes the top ``gbits`` key bits, the value key
+# shifted right by ``gbits`` the bits below, the column the low ``bits`` bits. Keys with equal
+# high bits are in the same group, so the same radix sort and the same exact re-sort of runs
+# of equal high bits give the (group, value, column) order. Cells with group 0 or a NaN value
+# get all-ones high bits and sort last.
+
+
+@numba.njit(cache=True, nogil=True)
+def _nonzero_range(g):  # pragma: no cover - compiled
+    """(found, min, max) of the non-zero codes of the int64 array ``g`` (any shape)."""
+    flat = g.ravel()
+    found = False
+    lo = np.int64(0)
+    hi = np.int64(0)
+    for z in range(flat.shape[0]):
+        c = flat[z]
+        if c != 0:
+            if not found:
+                lo = c
+                hi = c
+                found = True
+            elif c < lo:
+                lo = c
+            elif c > hi:
+                hi = c
+    return found, lo, hi
+
+
+#: Group codes spanning fewer than ``2**GROUP_OFFSET_BITS`` values are keyed as ``code - min
+#: + 1`` (no copy); wider or extreme codes are first remapped to dense ``1..G`` (np.unique).
+GROUP_OFFSET_BITS: int = 16
+
+_INT64_MIN = int(np.iinfo(np.int64).min)
+
+
+def group_codes(groups: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Group codes ready for the (group, value) row keys: ``(codes, offset, gbits)``.
+
+    Parameters
+    ----------
+    groups : numpy.ndarray
+        Integer group codes, any shape; 0 = no group.
+
+    Returns
+    -------
+    codes : numpy.ndarray
+        int64, same shape and order of codes as ``groups`` (0 stays 0): ``groups`` itself
+        when its non-zero codes span fewer than ``2**GROUP_OFFSET_BITS`` values (e.g. the
+        Shenwan codes 801010..801980), else a dense remap ``1..G`` in ascending code order.
+    offset : int
+        ``codes - offset`` lies in ``1..2**gbits - 1`` for every non-zero code.
+    gbits : int
+        Number of top key bits that hold the group.
+    """
+    g = np.ascontiguousarray(groups, dtype=np.int64)
+    found, lo, hi = _nonzero_range(g)
+    if not found:
+        return g, 0, 1
+    lo, hi = int(lo), int(hi)
+    if lo > _INT64_MIN and hi - lo + 1 < (1 << GROUP_OFFSET_BITS):
+        off = lo - 1
+        return g, off, max(1, (hi - off).bit_length())
+    uniq = np.unique(g)
+    uniq = uniq[uniq != 0]
+    dense = np.searchsorted(uniq, g) + 1
+    dense[g == 0] = 0
+    return dense, 0, max(1, int(uniq.size).bit_length())
+
+
+@numba.njit(cache=True, nogil=True)
+def group_sort_row(vals, ubits, grp, off, gbits, bits, radix, keys, buf, cnt):  # pragma: no cover
+    """Sort one row's keys by (group, high value bits, column); return the valid count ``k``.
+
+    ``vals`` float64 row and ``ubits`` the same row viewed as uint64; ``grp``, ``off``,
+    ``gbits`` from :func:`group_codes` (``grp - off`` in ``1..2**gbits - 1``, 0 = no
+    group); ``bits`` column bits; ``radix``: radix sort (else ``np.sort``). ``keys`` (uint64,
+    row length) receives the sorted keys, the ``k`` valid cells (non-zero group, non-NaN
+    value) first; ``buf``/``cnt`` are radix scratch. Runs of equal high bits (same group,
+    values equal in the kept bits) are in column order: :func:`group_row_order` or
+    :func:`group_rank_row` finish them exactly by value.
+    """
+    n = vals.shape[0]
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    sign = np.uint64(1) << np.uint64(63)
+    gb = np.uint64(gbits)
+    gshift = np.uint64(64 - gbits)
+    k = 0
+    for j in range(n):
+        v = vals[j]
+        c = grp[j]
+        if c != 0 and not np.isnan(v):
+            b = ubits[j] if v != 0.0 else np.uint64(0)  # -0.0 keyed as +0.0: they tie
+            vk = ~b if b >= sign else b | sign
+            key = ((np.uint64(c - off) << gshift) | (vk >> gb)) & high
+            if key == high:  # top group, top value: keep it below the missing cells
+                key = key - (low + np.uint64(1))
+            keys[j] = key | np.uint64(j)
+            k += 1
+        else:
+            keys[j] = high | np.uint64(j)
+    if radix:
+        _radix_sort_row(keys, buf, cnt, bits)
+    else:
+        keys.sort()
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def group_row_order(keys, vals, k, bits, order):  # pragma: no cover - compiled
+    """Columns of the ``k`` valid cells in exact (group, value, column) order into ``order``.
+
+    ``keys`` sorted by :func:`group_sort_row`. Runs of equal high bits are re-sorted by
+    value with a stable sort, so tied values stay in column order (``-0.0`` ties ``+0.0``).
+    """
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    for u in range(k):
+        order[u] = np.int64(keys[u] & low)
+    s = 0
+    while s < k:
+        hs = keys[s] & high
+        e = s + 1
+        while e < k and (keys[e] & high) == hs:
+            e += 1
+        if e - s > 1:
+            _fix_run_1d(vals, order, s, e)
+        s = e
+
+
+@numba.njit(cache=True, nogil=True)
+def group_rank_row(keys, vals, k, bits, gbits, mode, q, order, out):  # pragma: no cover
+    """Average ranks within each group of one row from keys sorted by :func:`group_sort_row`.
+
+    Writes the ``k`` valid cells of ``out`` (the others are left untouched). ``mode`` 0:
+    rank ``1..size``; 1: ``rank / size``; 2: bucket ``floor((rank - 1) * q / size) + 1``,
+    ``size`` the group's valid count. Values are only read inside runs of equal high bits.
+    """
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    gshift = np.uint64(64 - gbits)
+    g0 = 0
+    while g0 < k:
+        gk = keys[g0] >> gshift
+        g1 = g0 + 1
+        while g1 < k and (keys[g1] >> gshift) == gk:
+            g1 += 1
+        size = g1 - g0
+        s = g0
+        while s < g1:
+            hs = keys[s] & high
+            e = s + 1
+            while e < g1 and (keys[e] & high) == hs:
+                e += 1
+            if e - s == 1:  # a value of its own: no read of ``vals``
+                rk = float(s - g0 + 1)
+                if mode == 1:
+                    rk = rk / size
+                elif mode == 2:
+                    rk = np.floor((rk - 1.0) * q / size) + 1.0
+                out[np.int64(keys[s] & low)] = rk
+                s = e
+                continue
+            for p in range(s, e):
+                order[p] = np.int64(keys[p] & low)
+            _fix_run_1d(vals, order, s, e)
+            u = s
+            while u < e:
+                v = vals[order[u]]
+                w = u + 1
+                while w < e and vals[order[w]] == v:
+                    w += 1
+                rk = 0.5 * ((u - g0 + 1) + (w - g0))
+                if mode == 1:
+                    rk = rk / size
+                elif mode == 2:
+                    rk = np.floor((rk - 1.0) * q / size) + 1.0
+                for z in range(u, w):
+                    out[order[z]] = rk
+                u = w
+            s = e
+        g0 = g1
 
 
 #: Rows at least this long are sorted with the radix sort, shorter ones with ``np.sort``.
@@ -249,6 +454,11 @@ RADIX_MIN_COLUMNS: int = 512
 
 def _bits(n: int) -> int:
     return max(1, int(n - 1).bit_length())
+
+
+def column_bits(n: int) -> int:
+    """Number of low key bits that hold a column index of a row of ``n`` cells."""
+    return _bits(n)
 
 
 def sort_keys(a: np.ndarray, *, nan_only: bool = False) -> tuple[np.ndarray, int]:
