@@ -203,3 +203,145 @@ def test_argsort_rows_sorts_exactly(seed: int, n: int) -> None:
         k = fin[i]
         np.testing.assert_array_equal(s[i, :k], np.sort(a[i][np.isfinite(a[i])]))
         assert not np.isfinite(s[i, k:]).any()  # non-finite cells last
+
+
+# --- grouped cross-section kernels: rows sorted by (group, value) ------------------------------
+
+_I64 = np.iinfo(np.int64)
+CODE_SETS = {  # the last code is held by a single cell per row (a one-member group)
+    "small": np.arange(1, 33),  # dense codes 1..31 (as qd.ic passes them): offset keys
+    "shenwan": 801010 + 10 * np.arange(32),  # offset keys (codes - min + 1)
+    "negative_and_extreme": np.array([-7, -1, 3, 2**40, -(2**62), _I64.max, _I64.min, 5]),
+}
+
+
+def _grouped_case(seed: int, n: int, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tricky rows with group codes: group 0 (about 10%), a one-member group, one-group rows."""
+    rng = np.random.default_rng(seed + 50)
+    a = _tricky_rows(seed, m=12, n=n)
+    g = codes[rng.integers(0, len(codes) - 1, size=a.shape)]
+    g[rng.random(a.shape) < 0.1] = 0
+    g[4] = codes[0]  # a row with one group only
+    g[:, 7] = codes[-1]
+    return a, g
+
+
+def _by_group(a: np.ndarray, g: np.ndarray, fn) -> np.ndarray:
+    """Reference: ``fn(df, groupby)`` on the long frame of the cells with a non-zero group."""
+    m, n = a.shape
+    df = pd.DataFrame({"date": np.repeat(np.arange(m), n), "group": g.ravel(), "x": a.ravel()})
+    df = df[df["group"] != 0]
+    out = np.full(a.size, np.nan)
+    out[df.index.to_numpy()] = np.asarray(fn(df, df.groupby(["date", "group"])["x"]))
+    return out.reshape(a.shape)
+
+
+@pytest.mark.parametrize("codes", sorted(CODE_SETS))
+@pytest.mark.parametrize("n", [90, 300, 1500])  # np.sort path and radix path
+def test_grouped_rank_and_quantile_vs_pandas(n: int, codes: str) -> None:
+    assert 300 < rank.RADIX_MIN_COLUMNS <= 1500
+    a, g = _grouped_case(n % 7, n, CODE_SETS[codes])
+    dense = codes == "negative_and_extreme"  # codes spanning > 2**16 values: dense remap
+    assert (rank.group_codes(g)[0] is g) != dense  # offset keys use the codes as they are
+    for pct in (False, True):
+        ref = _by_group(a, g, lambda df, gb, p=pct: gb.rank(method="average", pct=p))
+        got = cross.cs_rank_kernel(a, g, pct)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        np.testing.assert_allclose(got, ref, rtol=1e-15, atol=0)
+    q = 5
+
+    def buckets(df: pd.DataFrame, gb) -> pd.Series:
+        return np.floor((gb.rank(method="average") - 1.0) * q / gb.transform("count")) + 1.0
+
+    np.testing.assert_array_equal(cross.cs_quantile_kernel(a, g, q), _by_group(a, g, buckets))
+    lone = cross.cs_rank_kernel(a, g, True)[:, 7]  # the one-member group: rank 1 of 1
+    np.testing.assert_array_equal(lone, np.where(np.isnan(a[:, 7]), np.nan, 1.0))
+    assert np.isnan(cross.cs_rank_kernel(a, g, False)[g == 0]).all()
+
+
+def _finite_case(seed: int, n: int, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As ``_grouped_case`` with finite, well-separated values (ties, signed zeros, NaNs)."""
+    _, g = _grouped_case(seed, n, codes)
+    rng = np.random.default_rng(seed + 70)
+    a = rng.standard_t(4, size=g.shape)
+    a[:, : n // 5] = np.round(a[:, : n // 5], 1)  # exact ties
+    a[:, n // 5 : n // 5 + 6] = [-0.0, 0.0, -0.0, 0.0, -0.0, 0.0]
+    a[rng.random(a.shape) < 0.15] = np.nan
+    a[0] = np.nan  # an empty row
+    a[1] = 7.0  # a constant row: zero std
+    return a[:, rng.permutation(n)], g
+
+
+@pytest.mark.parametrize("codes", ["shenwan", "negative_and_extreme"])
+@pytest.mark.parametrize("n", [90, 1500])
+def test_grouped_zscore_and_winsorize_vs_pandas(n: int, codes: str) -> None:
+    a, g = _finite_case(n % 5, n, CODE_SETS[codes])
+
+    def zscore(df: pd.DataFrame, gb) -> pd.Series:
+        d = df["x"] - gb.transform("mean")
+        sd = np.sqrt((d * d).groupby([df["date"], df["group"]]).transform("mean"))  # ddof=0
+        return (d / sd).where(sd > 0)
+
+    np.testing.assert_allclose(
+        cross.cs_zscore_kernel(a, g), _by_group(a, g, zscore), rtol=1e-9, atol=1e-12
+    )
+
+    def clip_q(df: pd.DataFrame, gb) -> pd.Series:
+        return df["x"].clip(gb.transform("quantile", 0.05), gb.transform("quantile", 0.9))
+
+    np.testing.assert_allclose(
+        cross.cs_winsorize_quantile_kernel(a, g, 0.05, 0.9),
+        _by_group(a, g, clip_q),
+        rtol=1e-12,
+        atol=1e-300,
+    )
+
+    def clip_mad(df: pd.DataFrame, gb) -> pd.Series:
+        med = gb.transform("median")
+        dev = (df["x"] - med).abs()
+        mad = 1.4826 * dev.groupby([df["date"], df["group"]]).transform("median")
+        return df["x"].clip(med - 2.0 * mad, med + 2.0 * mad)
+
+    np.testing.assert_allclose(
+        cross.cs_winsorize_mad_kernel(a, g, 2.0, 1.4826),
+        _by_group(a, g, clip_mad),
+        rtol=1e-12,
+        atol=1e-300,
+    )
+
+
+def test_group_codes_offset_or_dense() -> None:
+    sw = np.array([[0, 801030, 801010], [801980, 0, 801030]])
+    codes, off, gbits = rank.group_codes(sw)
+    assert codes is sw or np.array_equal(codes, sw)
+    assert off == 801009 and gbits == (801980 - 801009).bit_length()
+    wide = np.array([[0, _I64.max, -5], [_I64.min, 7, -5]])
+    codes, off, gbits = rank.group_codes(wide)
+    assert off == 0 and gbits == 3  # 4 distinct non-zero codes -> 1..4, in code order
+    np.testing.assert_array_equal(codes, [[0, 4, 2], [1, 3, 2]])
+    assert rank.group_codes(np.zeros((2, 3), dtype=np.int64))[0].shape == (2, 3)
+
+
+def test_grouped_kernels_bad_shapes() -> None:
+    with pytest.raises(ValueError, match="groups shape"):
+        cross.cs_rank_kernel(np.ones((2, 3)), np.ones((2, 4), dtype=np.int64), True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_abs_dev_median_without_a_second_sort(seed: int) -> None:
+    """Merging the deviations below / above the median equals sorting them (hand formula)."""
+    rng = np.random.default_rng(seed)
+    for k in range(1, 40):
+        seg = np.sort(np.round(rng.normal(size=k), 1))  # ties
+        if k > 3:
+            seg[:2] = [-0.0, 0.0] if seed % 2 else seg[:2]
+            seg = np.sort(seg)
+        if seed == 3 and k > 5:
+            seg[-1] = np.inf  # the plain-sort fallback
+        pos = 0.5 * (k - 1)
+        lo = int(np.floor(pos))
+        med = seg[lo] + (pos - lo) * (seg[min(lo + 1, k - 1)] - seg[lo]) if pos > lo else seg[lo]
+        dev = np.sort(np.abs(seg - med))
+        want = dev[lo] + (pos - lo) * (dev[lo + 1] - dev[lo]) if pos > lo else dev[lo]
+        got = cross._abs_dev_median(seg, med)
+        assert got == want or (np.isnan(got) and np.isnan(want)), (k, seg)
