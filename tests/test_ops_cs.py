@@ -236,3 +236,75 @@ def test_cs_rank_and_quantile_wide_rows_vs_pandas(pct: bool) -> None:
         with np.errstate(invalid="ignore", divide="ignore"):
             buckets = np.floor((ranks - 1.0) * 5 / count) + 1.0
         np.testing.assert_array_equal(qd.cs_quantile(x, q=5).values, buckets)
+
+
+def _groupby_ref(a: np.ndarray, g: np.ndarray, fn) -> np.ndarray:
+    """``fn(x, by)`` on the long frame of the cells with a non-zero group, back to 2-D.
+
+    ``x`` is the value Series, ``by`` the (date, group) key columns for ``x.groupby(by)``.
+    """
+    m, n = a.shape
+    df = pd.DataFrame({"date": np.repeat(np.arange(m), n), "group": g.ravel(), "x": a.ravel()})
+    df = df[df["group"] != 0]
+    out = np.full(a.size, np.nan)
+    out[df.index.to_numpy()] = np.asarray(fn(df["x"], [df["date"], df["group"]]))
+    return out.reshape(a.shape)
+
+
+def _zscore_by(x: pd.Series, by: list) -> pd.Series:
+    d = x - x.groupby(by).transform("mean")
+    sd = np.sqrt((d * d).groupby(by).transform("mean"))  # population std
+    return (d / sd).where(sd > 0)
+
+
+def _mad_clip_by(x: pd.Series, by: list, n_mad: float) -> pd.Series:
+    med = x.groupby(by).transform("median")
+    scale = 1.0 / scipy.stats.norm.ppf(0.75)  # MAD -> std of normal data
+    mad = scale * (x - med).abs().groupby(by).transform("median")
+    return x.clip(med - n_mad * mad, med + n_mad * mad)
+
+
+@pytest.mark.parametrize("codes", ["shenwan", "negative_and_wide"])
+def test_grouped_ops_wide_rows_vs_pandas_groupby(codes: str) -> None:
+    """700-asset dates (the radix path of the (group, value) row sort) against pandas."""
+    rng = np.random.default_rng(11)
+    m, n = 11, 700
+    a = rng.standard_t(4, size=(m, n))
+    a[:, 50:90] = np.round(a[:, 50:90], 1)  # exact ties
+    a[:, 200:204] = [-0.0, 0.0, -0.0, 0.0]
+    a[rng.random(a.shape) < 0.2] = np.nan
+    a[5] = np.nan  # an empty date
+    table = 801010 + 10 * np.arange(31) if codes == "shenwan" else np.array([-9, -1, 4, 2**50])
+    g = table[rng.integers(0, len(table), size=a.shape)]
+    g[rng.random(a.shape) < 0.1] = 0
+    g[:, 3] = table[0] - 1  # a one-member group on every date
+    x = _da(a).chunk({"date": 4, "asset": 128})
+    grp = _da(g, "industry").chunk({"date": 4, "asset": 128})
+
+    for pct in (True, False):
+        ref = _groupby_ref(a, g, lambda s, by, p=pct: s.groupby(by).rank(method="average", pct=p))
+        np.testing.assert_array_equal(qd.cs_rank(x, pct=pct, group=grp).values, ref)
+
+    def buckets(s: pd.Series, by: list) -> pd.Series:
+        gb = s.groupby(by)
+        return np.floor((gb.rank() - 1.0) * 5 / gb.transform("count")) + 1.0
+
+    np.testing.assert_array_equal(
+        qd.cs_quantile(x, q=5, group=grp).values, _groupby_ref(a, g, buckets)
+    )
+
+    def clip_q(s: pd.Series, by: list) -> pd.Series:
+        gb = s.groupby(by)
+        return s.clip(gb.transform("quantile", 0.1), gb.transform("quantile", 0.8))
+
+    for got, fn in [
+        (qd.cs_zscore(x, group=grp), _zscore_by),
+        (qd.cs_neutralize(x, industry=grp), lambda s, by: s - s.groupby(by).transform("mean")),
+        (qd.cs_winsorize(x, limits=(0.1, 0.8), group=grp), clip_q),
+        (
+            qd.cs_winsorize(x, method="mad", n_mad=2.0, group=grp),
+            lambda s, by: _mad_clip_by(s, by, 2.0),
+        ),
+    ]:
+        ref = _groupby_ref(a, g, fn)
+        np.testing.assert_allclose(got.values, ref, rtol=1e-12, atol=1e-14, equal_nan=True)
