@@ -307,3 +307,28 @@ def test_rank_ic_with_near_ties_matches_scipy():
     np.testing.assert_allclose(qd.ic(fx, fy).values, want, rtol=1e-10, atol=1e-12)
     rep = qd.factor_report(fx.chunk({"date": 5}), fy.chunk({"date": 5}), quantiles=4)
     np.testing.assert_allclose(rep["rank_ic"].isel(horizon=0).values, want, rtol=1e-10)
+
+
+def test_rank_ic_by_group_on_wide_dates_matches_scipy():
+    """700-asset dates: the within-group ranks take the radix (group, value) row sort."""
+    rng = np.random.default_rng(23)
+    n_dates, n_assets = 6, 700
+    x = rng.normal(size=(n_dates, n_assets))
+    x[:, :100] = np.round(x[:, :100], 1)  # ties
+    x[:, 100:160] = 1.0 + rng.integers(0, 9, (n_dates, 60)) * 2.220446049250313e-16  # near-ties
+    x[:, 160:164] = [-0.0, 0.0, -0.0, 0.0]
+    y = 0.2 * x + rng.normal(size=x.shape)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    table = np.array([0, *(801010 + 10 * np.arange(31))])
+    codes = table[rng.integers(0, len(table), size=x.shape)]
+    dates = pd.bdate_range("2022-03-01", periods=n_dates)
+    coords = {"date": dates, "asset": [f"{i:06d}.SH" for i in range(n_assets)]}
+    fx = xr.DataArray(x, dims=("date", "asset"), coords=coords, name="factor")
+    fy = xr.DataArray(y, dims=("date", "asset"), coords=coords, name="fwd_ret_1")
+    group = xr.DataArray(codes, dims=fx.dims, coords=fx.coords)
+    got = qd.ic(fx.chunk({"date": 4}), fy.chunk({"date": 4}), group=group)
+    assert list(got["group"].values) == list(table[1:])
+    for g in table[1:]:
+        member = codes == g
+        want = scipy_ic(np.where(member, x, np.nan), np.where(member, y, np.nan), "spearman")
+        np.testing.assert_allclose(got.sel(group=g).values, want, rtol=1e-10, atol=1e-12)
