@@ -209,8 +209,8 @@ def test_argsort_rows_sorts_exactly(seed: int, n: int) -> None:
 
 _I64 = np.iinfo(np.int64)
 CODE_SETS = {  # the last code is held by a single cell per row (a one-member group)
-    "small": np.arange(1, 33),  # dense codes 1..31 (as qd.ic passes them): offset keys
-    "shenwan": 801010 + 10 * np.arange(32),  # offset keys (codes - min + 1)
+    "small": np.arange(1, 33),  # dense codes 1..31 (as qd.ic passes them)
+    "shenwan": 801010 + 10 * np.arange(32),  # lookup table to 1..G
     "negative_and_extreme": np.array([-7, -1, 3, 2**40, -(2**62), _I64.max, _I64.min, 5]),
 }
 
@@ -241,8 +241,8 @@ def _by_group(a: np.ndarray, g: np.ndarray, fn) -> np.ndarray:
 def test_grouped_rank_and_quantile_vs_pandas(n: int, codes: str) -> None:
     assert 300 < rank.RADIX_MIN_COLUMNS <= 1500
     a, g = _grouped_case(n % 7, n, CODE_SETS[codes])
-    dense = codes == "negative_and_extreme"  # codes spanning > 2**16 values: dense remap
-    assert (rank.group_codes(g)[0] is g) != dense  # offset keys use the codes as they are
+    remap = codes == "negative_and_extreme"  # codes spanning > 2**16 values: np.unique remap
+    assert (rank.group_codes(g)[0] is g) != remap  # else a lookup table, codes as they are
     for pct in (False, True):
         ref = _by_group(a, g, lambda df, gb, p=pct: gb.rank(method="average", pct=p))
         got = cross.cs_rank_kernel(a, g, pct)
@@ -310,15 +310,18 @@ def test_grouped_zscore_and_winsorize_vs_pandas(n: int, codes: str) -> None:
     )
 
 
-def test_group_codes_offset_or_dense() -> None:
+def test_group_codes_table_or_remap() -> None:
     sw = np.array([[0, 801030, 801010], [801980, 0, 801030]])
-    codes, off, gbits = rank.group_codes(sw)
-    assert codes is sw or np.array_equal(codes, sw)
-    assert off == 801009 and gbits == (801980 - 801009).bit_length()
+    codes, table, base, gbits = rank.group_codes(sw)
+    np.testing.assert_array_equal(codes, sw)  # narrow codes: used as they are, via a table
+    dense = np.where(codes == 0, 0, table[np.where(codes == 0, base, codes) - base])
+    np.testing.assert_array_equal(dense, [[0, 2, 1], [3, 0, 2]])  # 1..G in code order
+    assert gbits == 2
     wide = np.array([[0, _I64.max, -5], [_I64.min, 7, -5]])
-    codes, off, gbits = rank.group_codes(wide)
-    assert off == 0 and gbits == 3  # 4 distinct non-zero codes -> 1..4, in code order
-    np.testing.assert_array_equal(codes, [[0, 4, 2], [1, 3, 2]])
+    codes, table, base, gbits = rank.group_codes(wide)
+    np.testing.assert_array_equal(codes, [[0, 4, 2], [1, 3, 2]])  # remapped, in code order
+    np.testing.assert_array_equal(table[codes - base], codes)
+    assert gbits == 3
     assert rank.group_codes(np.zeros((2, 3), dtype=np.int64))[0].shape == (2, 3)
 
 

@@ -39,13 +39,17 @@ _ROWS_PER_ITEM = 16
 
 
 @numba.njit(cache=True, nogil=True)
-def _sorted_row(vals, grp, off, gbits, bits, radix, keys, buf, cnt, order):  # pragma: no cover
+def _sorted_row(
+    vals, grp, table, base, gbits, bits, radix, keys, buf, cnt, order
+):  # pragma: no cover
     """Valid cells of a row (non-zero group, non-NaN) in (group, value, column) order.
 
     Fills ``order[:k]`` and returns ``k``; the other arguments are sort scratch and the key
     layout (see :func:`quantdask.kernels.rank.group_sort_row`).
     """
-    k = _rk.group_sort_row(vals, vals.view(np.uint64), grp, off, gbits, bits, radix, keys, buf, cnt)
+    k = _rk.group_sort_row(
+        vals, vals.view(np.uint64), grp, table, base, gbits, bits, radix, keys, buf, cnt
+    )
     _rk.group_row_order(keys, vals, k, bits, order)
     return k
 
@@ -60,7 +64,7 @@ def _segment_end(order, grp, start, k):  # pragma: no cover - compiled
 
 
 @_dual
-def _rank(values, groups, off, gbits, bits, radix, mode, q):  # pragma: no cover - compiled
+def _rank(values, groups, table, base, gbits, bits, radix, mode, q):  # pragma: no cover - compiled
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
     for c in numba.prange((rows + _ROWS_PER_ITEM - 1) // _ROWS_PER_ITEM):
@@ -71,25 +75,27 @@ def _rank(values, groups, off, gbits, bits, radix, mode, q):  # pragma: no cover
         for i in range(c * _ROWS_PER_ITEM, min(rows, (c + 1) * _ROWS_PER_ITEM)):
             vals = values[i]
             ub = vals.view(np.uint64)
-            k = _rk.group_sort_row(vals, ub, groups[i], off, gbits, bits, radix, keys, buf, cnt)
+            k = _rk.group_sort_row(
+                vals, ub, groups[i], table, base, gbits, bits, radix, keys, buf, cnt
+            )
             _rk.group_rank_row(keys, vals, k, bits, gbits, mode, q, order, out[i])
     return out
 
 
 def _grouped(values: np.ndarray, groups: np.ndarray | None) -> tuple:
-    """``(values, codes, offset, gbits, bits, radix)``: the arguments of the sorted kernels."""
+    """``(values, codes, table, base, gbits, bits, radix)``: arguments of the sorted kernels."""
     v = _f64(values)
     if v.ndim != 2:
         raise ValueError(f"values must be 2-D (dates, assets), got shape {v.shape}")
     g = _i64(groups, v)
     if g.shape != v.shape:
         raise ValueError(f"groups shape {g.shape} does not match values shape {v.shape}")
-    codes, off, gbits = _rk.group_codes(g)
+    codes, table, base, gbits = _rk.group_codes(g)
     n = v.shape[1]
     bits = _rk.column_bits(n)
     if gbits + bits > 62:  # pragma: no cover - needs > 2**30 groups and columns
         raise ValueError(f"too many groups ({gbits} bits) for rows of {n} cells")
-    return v, codes, off, gbits, bits, n >= _rk.RADIX_MIN_COLUMNS
+    return v, codes, table, base, gbits, bits, n >= _rk.RADIX_MIN_COLUMNS
 
 
 def cs_rank_kernel(values: np.ndarray, groups: np.ndarray | None, pct: bool) -> np.ndarray:
@@ -124,7 +130,7 @@ def _scratch(n):  # pragma: no cover - compiled
 
 
 @_dual
-def _zscore(values, groups, off, gbits, bits, radix):  # pragma: no cover - compiled
+def _zscore(values, groups, table, base, gbits, bits, radix):  # pragma: no cover - compiled
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
     for c in numba.prange((rows + _ROWS_PER_ITEM - 1) // _ROWS_PER_ITEM):
@@ -132,7 +138,7 @@ def _zscore(values, groups, off, gbits, bits, radix):  # pragma: no cover - comp
         for i in range(c * _ROWS_PER_ITEM, min(rows, (c + 1) * _ROWS_PER_ITEM)):
             vals = values[i]
             grp = groups[i]
-            k = _sorted_row(vals, grp, off, gbits, bits, radix, keys, buf, cnt, order)
+            k = _sorted_row(vals, grp, table, base, gbits, bits, radix, keys, buf, cnt, order)
             start = 0
             while start < k:
                 end = _segment_end(order, grp, start, k)
@@ -212,7 +218,9 @@ def _abs_dev_median(seg, med):  # pragma: no cover - compiled
 
 
 @_dual
-def _winsorize_quantile(values, groups, off, gbits, bits, radix, lower, upper):  # pragma: no cover
+def _winsorize_quantile(
+    values, groups, table, base, gbits, bits, radix, lower, upper
+):  # pragma: no cover
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
     for c in numba.prange((rows + _ROWS_PER_ITEM - 1) // _ROWS_PER_ITEM):
@@ -221,7 +229,7 @@ def _winsorize_quantile(values, groups, off, gbits, bits, radix, lower, upper): 
         for i in range(c * _ROWS_PER_ITEM, min(rows, (c + 1) * _ROWS_PER_ITEM)):
             vals = values[i]
             grp = groups[i]
-            k = _sorted_row(vals, grp, off, gbits, bits, radix, keys, buf, cnt, order)
+            k = _sorted_row(vals, grp, table, base, gbits, bits, radix, keys, buf, cnt, order)
             start = 0
             while start < k:
                 end = _segment_end(order, grp, start, k)
@@ -244,7 +252,9 @@ def cs_winsorize_quantile_kernel(
 
 
 @_dual
-def _winsorize_mad(values, groups, off, gbits, bits, radix, n_mad, scale):  # pragma: no cover
+def _winsorize_mad(
+    values, groups, table, base, gbits, bits, radix, n_mad, scale
+):  # pragma: no cover
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
     for c in numba.prange((rows + _ROWS_PER_ITEM - 1) // _ROWS_PER_ITEM):
@@ -253,7 +263,7 @@ def _winsorize_mad(values, groups, off, gbits, bits, radix, n_mad, scale):  # pr
         for i in range(c * _ROWS_PER_ITEM, min(rows, (c + 1) * _ROWS_PER_ITEM)):
             vals = values[i]
             grp = groups[i]
-            k = _sorted_row(vals, grp, off, gbits, bits, radix, keys, buf, cnt, order)
+            k = _sorted_row(vals, grp, table, base, gbits, bits, radix, keys, buf, cnt, order)
             start = 0
             while start < k:
                 end = _segment_end(order, grp, start, k)
@@ -283,7 +293,9 @@ def cs_winsorize_mad_kernel(
 
 
 @_dual
-def _neutralize(values, groups, off, gbits, bits, radix, mcap, use_mcap):  # pragma: no cover
+def _neutralize(
+    values, groups, table, base, gbits, bits, radix, mcap, use_mcap
+):  # pragma: no cover
     rows, n = values.shape
     out = np.full((rows, n), np.nan)
     for c in numba.prange((rows + _ROWS_PER_ITEM - 1) // _ROWS_PER_ITEM):
@@ -298,7 +310,7 @@ def _neutralize(values, groups, off, gbits, bits, radix, mcap, use_mcap):  # pra
                 for j in range(n):
                     if np.isnan(mcap[i, j]):
                         vals[j] = np.nan
-            k = _sorted_row(vals, grp, off, gbits, bits, radix, keys, buf, cnt, order)
+            k = _sorted_row(vals, grp, table, base, gbits, bits, radix, keys, buf, cnt, order)
             sxm = 0.0
             smm = 0.0
             start = 0
