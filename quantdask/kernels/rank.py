@@ -11,7 +11,12 @@ rows, which also takes a 2-3x slower path when NaNs are present.
 1-based positions, as ``scipy.stats.rankdata(method="average")``), NaN staying NaN, with
 ``+/-inf`` ranked as values and ``-0.0 == +0.0`` a tie.
 
-Used by :mod:`quantdask.kernels.cross` (``cs_rank`` / ``cs_quantile``) and by the analytics
+Rows sorted by (group, value) use the same keys with the dense group number (:func:`group_codes`)
+in the top bits and the value key shifted below it (:func:`group_sort_row`), the same radix
+sort and the same exact re-sort of runs of equal high bits (:func:`group_row_order`,
+:func:`group_rank_row`): every grouped cross-section kernel sorts its rows this way.
+
+Used by :mod:`quantdask.kernels.cross` (every ``cs_*`` kernel) and by the analytics
 kernels (:mod:`quantdask.analytics._kernels`). Kernels are numba ``nogil``, serial per call:
 dask runs date blocks in parallel threads.
 """
