@@ -15,7 +15,9 @@ axis into one chunk:
 
 Block functions receive ``(m, n)`` float64 arrays with time along the last axis (a
 time-contiguous copy of the block: bottleneck and numba kernels run ~5x faster on it than
-strided along ``date``) and return the same layout.
+strided along ``date``) and return the same layout. :func:`trailing_overlap` also takes a
+date-major twin of the kernel (:data:`quantdask.kernels.moving.DATE_MAJOR`), which runs on
+the stored ``(date, ...)`` block as it is, without the two transposes.
 """
 
 from __future__ import annotations
@@ -51,6 +53,20 @@ def _overlap_block(
     return from_time_last(res, out_shape, axis)
 
 
+def _date_major_block(
+    body: np.ndarray, head: np.ndarray | None = None, *, func: Callable[..., np.ndarray]
+) -> np.ndarray:
+    """``func(body, head=head)`` on C-ordered ``(date, ...)`` blocks, no transposes or concat."""
+    flat = (body.shape[0], -1)
+    res = func(
+        np.ascontiguousarray(body, dtype=np.float64).reshape(flat),
+        head=None
+        if head is None
+        else np.ascontiguousarray(head, dtype=np.float64).reshape((head.shape[0], -1)),
+    )
+    return res.reshape(body.shape)
+
+
 def trailing_overlap(
     func: Callable[..., np.ndarray],
     arrays: Sequence[da.Array],
@@ -58,6 +74,7 @@ def trailing_overlap(
     axis: int,
     lookback: int,
     name: str,
+    date_major: Callable[..., np.ndarray] | None = None,
 ) -> da.Array:
     """Apply ``func`` along ``axis`` with a one-sided trailing overlap of ``lookback`` rows.
 
@@ -73,6 +90,10 @@ def trailing_overlap(
         Extra past rows one output row needs.
     name : str
         Prefix of the dask keys.
+    date_major : callable, optional
+        The same kernel for ``(n, m)`` blocks with time along the *first* axis. Used instead
+        of ``func`` when ``axis == 0`` (the stored layout), which saves the two transpose
+        copies per block; must give the same results as ``func``.
 
     Returns
     -------
@@ -81,6 +102,8 @@ def trailing_overlap(
     """
     first = arrays[0]
     bounds = np.concatenate([[0], np.cumsum(first.chunks[axis])]).astype(int)
+    if date_major is not None and axis == 0 and len(arrays) == 1:
+        return _trailing_date_major(date_major, first, bounds, lookback, name)
     pieces = []
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
         lo = max(0, int(start) - lookback)
@@ -107,6 +130,41 @@ def trailing_overlap(
     if len(pieces) == 1:
         return pieces[0]
     return da.concatenate(pieces, axis=axis)
+
+
+def _trailing_date_major(
+    func: Callable[..., np.ndarray], x: da.Array, bounds: np.ndarray, lookback: int, name: str
+) -> da.Array:
+    """:func:`trailing_overlap` for a date-major kernel on one input with time on axis 0.
+
+    Each date block is passed as it is stored, with the previous ``lookback`` rows as a
+    separate ``head`` block (one chunk, possibly gathered from several earlier chunks), so the
+    block itself is neither copied nor transposed and no output is computed for the head.
+    """
+    token = dask.base.tokenize(func, x, lookback)
+    pieces = []
+    for i, start in enumerate(bounds[:-1]):
+        body = x.blocks[i]
+        lo = max(0, int(start) - lookback)
+        ind = tuple(range(x.ndim))
+        ins: list[Any] = [body, ind]
+        if lo < start:  # the head has other row counts: pair blocks without aligning chunks
+            ins += [x[int(lo) : int(start)].rechunk({0: int(start) - lo}), ind]
+        pieces.append(
+            da.blockwise(
+                partial(_date_major_block, func=func),
+                ind,
+                *ins,
+                dtype=np.float64,
+                align_arrays=False,
+                concatenate=False,
+                name=f"{name}-{token}-{i}",
+                meta=np.empty((0,) * x.ndim, dtype=np.float64),
+            )
+        )
+    if len(pieces) == 1:
+        return pieces[0]
+    return da.concatenate(pieces, axis=0)
 
 
 def _scan_step(

@@ -165,8 +165,13 @@ def _run(
     dim: str,
     lookback: int,
     traded_only: bool,
+    date_major: Callable[..., np.ndarray] | None = None,
 ) -> xr.DataArray:
-    """Run a causal ``(m, n) -> (m, n)`` kernel along ``dim`` on aligned DataArrays."""
+    """Run a causal ``(m, n) -> (m, n)`` kernel along ``dim`` on aligned DataArrays.
+
+    ``date_major``: the same kernel on ``(n, m)`` blocks, time first (used when ``dim`` is the
+    leading axis and not ``traded_only``).
+    """
     x = arrays[0]
     axis = x.get_axis_num(dim)
     data = [a.data for a in arrays]
@@ -176,7 +181,9 @@ def _run(
         step = partial(_traded_step, kernel=kernel, carry=lookback)
         out = scan_blocks(step, data, axis=axis, name=name)
     else:
-        out = trailing_overlap(kernel, data, axis=axis, lookback=lookback, name=name)
+        out = trailing_overlap(
+            kernel, data, axis=axis, lookback=lookback, name=name, date_major=date_major
+        )
     return _wrap(x, out, name)
 
 
@@ -233,7 +240,9 @@ def _moving(
     x = _check_array(x, dim)
     window, min_count = _check_window(window, min_periods)
     fn = partial(kernel, window=window, min_count=min_count, **kw)
-    return _run(name, [x], fn, dim=dim, lookback=window - 1, traded_only=traded_only)
+    twin = moving.DATE_MAJOR.get(kernel)
+    dm = None if twin is None else partial(twin, window=window, min_count=min_count, **kw)
+    return _run(name, [x], fn, dim=dim, lookback=window - 1, traded_only=traded_only, date_major=dm)
 
 
 _NOTES = f"""
