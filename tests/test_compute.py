@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import zarr
 
 import quantdask as qd
 from quantdask.factors.registry import unregister_factor
@@ -164,6 +165,8 @@ def test_to_zarr_roundtrip_atomic(tmp_path):
     np.testing.assert_allclose(back["t_neg"].values, -tree["daily"]["close"].values)
     assert back["t_sum_3"].encoding["chunks"] == (N_DATES, N_ASSETS)
     assert back["t_sum_3"].attrs["factor"] == "t_sum"
+    (codec,) = zarr.open_array(path / "t_neg", mode="r").compressors
+    assert (codec.cname.value, codec.shuffle.value) == ("lz4", "shuffle")
     with pytest.raises(FileExistsError):
         qd.to_zarr(ds, path)
     qd.to_zarr(ds[["t_neg"]], path, mode="w")

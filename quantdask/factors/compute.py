@@ -217,9 +217,10 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike[str], *, mode: str = "w-") -
     Notes
     -----
     This is a reduction point: it computes ``ds``. Chunks are ``DATE_CHUNK`` dates x
-    ``ASSET_CHUNK`` assets (:mod:`quantdask.io.schema`). The store is written to a hidden
-    temporary directory next to ``path`` and renamed into place, so readers never see a
-    half-written store; on failure the temporary directory is removed.
+    ``ASSET_CHUNK`` assets, compressed with :func:`quantdask.io.schema.output_compressors`
+    (Blosc LZ4 + shuffle). The store is written to a hidden temporary directory next to
+    ``path`` and renamed into place, so readers never see a half-written store; on failure
+    the temporary directory is removed.
     """
     if mode not in ("w-", "w"):
         raise ValueError(f"mode must be 'w-' or 'w', got {mode!r}")
@@ -234,8 +235,9 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike[str], *, mode: str = "w-") -
     out = ds.chunk(_target_chunks(ds))
     for var in out.variables.values():
         var.encoding = {}
+    encoding = {name: {"compressors": schema.output_compressors()} for name in out.data_vars}
     with atomic_directory(target) as tmp, zarr_quiet():
-        out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=True)
+        out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=True, encoding=encoding)
     return target
 
 
