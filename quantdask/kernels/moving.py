@@ -32,6 +32,7 @@ __all__ = [
     "dm_move_std",
     "dm_move_sum",
     "dm_move_var",
+    "dm_streak_scan",
     "ewm_mean_scan",
     "move_argmax",
     "move_argmin",
@@ -773,6 +774,61 @@ def streak_scan(
     if state is None:
         state = streak_init(a.shape[0])
     return _streak_scan(a, np.ascontiguousarray(period, dtype=np.float64), state)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _streak_scan_dm(a, period, state):  # pragma: no cover - compiled
+    # :func:`_streak_scan` with time on axis 0 and the same state layout; branch-free
+    # column loop (selects), so it runs on the stored (date, asset) block as it is.
+    n, m = a.shape
+    out = np.empty((n, m))
+    prev_close = state[:, 0].copy()
+    prev_streak = state[:, 1].copy()
+    cur_period = state[:, 2].copy()
+    cur_close = state[:, 3].copy()
+    cur_streak = state[:, 4].copy()
+    for t in range(n):
+        p = period[t]
+        x = a[t]
+        o = out[t]
+        for j in range(m):
+            new_bar = p != cur_period[j]
+            roll = new_bar and not np.isnan(cur_close[j])
+            prev_close[j] = cur_close[j] if roll else prev_close[j]
+            prev_streak[j] = cur_streak[j] if roll else prev_streak[j]
+            cur_period[j] = p
+            cur_close[j] = np.nan if new_bar else cur_close[j]
+            cur_streak[j] = np.nan if new_bar else cur_streak[j]
+            v = x[j]
+            ok = not np.isnan(v)
+            d = v - prev_close[j]  # NaN without an earlier bar: no streak
+            ps = prev_streak[j]
+            up = ps + 1.0 if ps > 0.0 else 1.0
+            down = ps - 1.0 if ps < 0.0 else -1.0
+            s = up if d > 0.0 else (down if d < 0.0 else (0.0 if d == 0.0 else np.nan))
+            cur_close[j] = v if ok else cur_close[j]
+            cur_streak[j] = s if ok else cur_streak[j]
+            o[j] = s if ok else np.nan
+    new_state = np.empty((m, STREAK_STATE))
+    new_state[:, 0] = prev_close
+    new_state[:, 1] = prev_streak
+    new_state[:, 2] = cur_period
+    new_state[:, 3] = cur_close
+    new_state[:, 4] = cur_streak
+    return out, new_state
+
+
+def dm_streak_scan(
+    a: np.ndarray, period: np.ndarray, state: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Date-major :func:`streak_scan`: ``a`` is ``(n_dates, m)``, time along axis 0.
+
+    Same ``period`` and ``(m, 5)`` state as :func:`streak_scan`, same results.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if state is None:
+        state = streak_init(a.shape[1])
+    return _streak_scan_dm(a, np.ascontiguousarray(period, dtype=np.float64), state)
 
 
 @_dual

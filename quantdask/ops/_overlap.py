@@ -173,8 +173,13 @@ def _scan_step(
     extra: Any,
     state: Any,
     *blocks: np.ndarray,
+    date_major: bool = False,
 ) -> tuple[np.ndarray, Any]:
     shape = blocks[0].shape
+    if date_major and axis == 0:
+        flat = [np.ascontiguousarray(b, dtype=np.float64).reshape(shape[0], -1) for b in blocks]
+        res, new_state = step(flat, state, extra)
+        return res.reshape(shape), new_state
     res, new_state = step([to_time_last(b, axis) for b in blocks], state, extra)
     return from_time_last(res, shape, axis), new_state
 
@@ -186,6 +191,7 @@ def scan_blocks(
     axis: int,
     extras: Sequence[Any] | None = None,
     name: str,
+    date_major: bool = False,
 ) -> da.Array:
     """Run ``step`` over date blocks in order, carrying a state between them.
 
@@ -203,6 +209,9 @@ def scan_blocks(
         One small per-date-block argument each.
     name : str
         Prefix of the dask keys.
+    date_major : bool, default False
+        ``step`` takes ``(n, m)`` blocks with time along the *first* axis (used when
+        ``axis == 0``, the stored layout: no transposes).
 
     Returns
     -------
@@ -215,7 +224,8 @@ def scan_blocks(
     out_blocks = np.empty(grid, dtype=object)
     other = [g for i, g in enumerate(grid) if i != axis]
     # extras (e.g. period ids) change the result: they must be part of the key
-    token = dask.base.tokenize(step, *arrays, axis, name, extras)
+    token = dask.base.tokenize(step, *arrays, axis, name, extras, date_major)
+    run = partial(_scan_step, date_major=date_major)
     for oidx in np.ndindex(*other):
         state: Any = None
         for i in range(grid[axis]):
@@ -223,7 +233,7 @@ def scan_blocks(
             full.insert(axis, i)
             full_t = tuple(full)
             extra = None if extras is None else extras[i]
-            res = dask.delayed(_scan_step, nout=2, pure=True)(
+            res = dask.delayed(run, nout=2, pure=True)(
                 step,
                 axis,
                 extra,

@@ -698,10 +698,16 @@ def _streak_lookback(*, freq: str = "D", **_: Any) -> int:
     return (STREAK_MAX_BARS + 1) * STREAK_FREQS[freq]
 
 
-def _streak_step(
+def _streak_step_time_last(
     blocks: list[np.ndarray], state: np.ndarray | None, extra: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     return moving.streak_scan(blocks[0], extra, state)
+
+
+def _streak_step(
+    blocks: list[np.ndarray], state: np.ndarray | None, extra: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    return moving.dm_streak_scan(blocks[0], extra, state)
 
 
 @_attach(_streak_lookback)
@@ -760,7 +766,10 @@ def ts_streak(close: xr.DataArray, /, *, freq: str = "D", dim: str = "date") -> 
     ).astype(np.float64)
     bounds = np.concatenate([[0], np.cumsum(close.data.chunks[axis])]).astype(int)
     extras = [pid[s:e] for s, e in zip(bounds[:-1], bounds[1:], strict=True)]
-    out = scan_blocks(_streak_step, [close.data], axis=axis, extras=extras, name="ts_streak")
+    step, date_major = (_streak_step, True) if axis == 0 else (_streak_step_time_last, False)
+    out = scan_blocks(
+        step, [close.data], axis=axis, extras=extras, name="ts_streak", date_major=date_major
+    )
     return _wrap(close, out, "ts_streak")
 
 
