@@ -191,7 +191,7 @@ def test_two_input_traded_only() -> None:
     np.testing.assert_allclose(out.values, expected, rtol=1e-7, atol=1e-9, equal_nan=True)
 
 
-@pytest.mark.parametrize("periods", [1, 3, 9])
+@pytest.mark.parametrize("periods", [1, 3, 7, 9, 90])
 @pytest.mark.parametrize("traded_only", [False, True])
 def test_shift_ops(periods: int, traded_only: bool) -> None:
     a = np.abs(_panel(seed=7)) + 0.1

@@ -511,6 +511,35 @@ def _shift_kernel(a: np.ndarray, *, periods: int) -> np.ndarray:
     return moving.shift(a, periods)
 
 
+def _dm_shifted(body: np.ndarray, head: np.ndarray | None, periods: int) -> np.ndarray:
+    """Rows of ``[head; body]`` ``periods`` back, for each row of ``body`` (NaN before)."""
+    nb = body.shape[0]
+    h = 0 if head is None else head.shape[0]
+    out = np.full(body.shape, np.nan)
+    if periods < nb:
+        out[periods:] = body[: nb - periods]
+    t0, k = max(0, periods - h), min(periods, nb)
+    if head is not None and t0 < k:
+        out[t0:k] = head[h + t0 - periods : h + k - periods]
+    return out
+
+
+def _dm_shift_kernel(
+    body: np.ndarray, *, head: np.ndarray | None = None, periods: int, how: str
+) -> np.ndarray:
+    """Date-major twin of the shift kernels (time on axis 0, history in ``head``)."""
+    prev = _dm_shifted(body, head, periods)
+    if how == "delay":
+        return prev
+    if how == "delta":
+        return body - prev
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return body / prev - 1.0
+
+
+_SHIFT_HOW = {"ts_delay": "delay", "ts_delta": "delta", "ts_pct_change": "pct"}
+
+
 def _shift_op(name: str, kernel: Callable[..., np.ndarray], summary: str) -> Any:
     def op(
         x: xr.DataArray, /, *, periods: int = 1, traded_only: bool = False, dim: str = "date"
@@ -518,7 +547,8 @@ def _shift_op(name: str, kernel: Callable[..., np.ndarray], summary: str) -> Any
         x = _check_array(x, dim)
         p = _check_periods(periods)
         fn = partial(kernel, periods=p)
-        return _run(name, [x], fn, dim=dim, lookback=p, traded_only=traded_only)
+        dm = partial(_dm_shift_kernel, periods=p, how=_SHIFT_HOW[name])
+        return _run(name, [x], fn, dim=dim, lookback=p, traded_only=traded_only, date_major=dm)
 
     op.__name__ = op.__qualname__ = name
     op.__module__ = __name__
