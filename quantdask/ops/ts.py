@@ -307,7 +307,9 @@ def ts_mean(
 ts_mean.__doc__ = _doc(
     "Moving mean over the last ``window`` rows.",
     extra_notes="""
-    Kernel: ``bottleneck.move_mean`` on a time-contiguous copy of each block.
+    Kernel: date-major numba running sums on the stored block
+    (:func:`quantdask.kernels.moving.dm_move_mean`); ``traded_only`` and non-leading time
+    axes use ``bottleneck.move_mean`` on a time-contiguous copy.
 
     Examples
     --------
@@ -349,25 +351,36 @@ def _simple(name: str, kernel: Callable[..., np.ndarray], summary: str, notes: s
 
 
 ts_sum = _simple(
-    "ts_sum", moving.move_sum, "Moving sum.", "\n    Kernel: ``bottleneck.move_sum``.\n"
+    "ts_sum",
+    moving.move_sum,
+    "Moving sum.",
+    "\n    Kernel: :func:`quantdask.kernels.moving.dm_move_sum` (bottleneck for ``traded_only``).\n",
 )
 ts_std = _simple(
     "ts_std",
     moving.move_std,
     "Moving sample standard deviation (``ddof=1``, as pandas).",
-    "\n    Needs at least 2 valid values. Kernel: ``bottleneck.move_std``.\n",
+    "\n    Needs at least 2 valid values. Kernel: :func:`quantdask.kernels.moving.dm_move_std`"
+    "\n    (bottleneck for ``traded_only``); exactly 0 on a window of equal values.\n",
 )
 ts_var = _simple(
     "ts_var",
     moving.move_var,
     "Moving sample variance (``ddof=1``, as pandas).",
-    "\n    Needs at least 2 valid values. Kernel: ``bottleneck.move_var``.\n",
+    "\n    Needs at least 2 valid values. Kernel: :func:`quantdask.kernels.moving.dm_move_var`"
+    "\n    (bottleneck for ``traded_only``); exactly 0 on a window of equal values.\n",
 )
 ts_min = _simple(
-    "ts_min", moving.move_min, "Moving minimum.", "\n    Kernel: ``bottleneck.move_min``.\n"
+    "ts_min",
+    moving.move_min,
+    "Moving minimum.",
+    "\n    Kernel: van Herk/Gil-Werman, :func:`quantdask.kernels.moving.dm_move_min`.\n",
 )
 ts_max = _simple(
-    "ts_max", moving.move_max, "Moving maximum.", "\n    Kernel: ``bottleneck.move_max``.\n"
+    "ts_max",
+    moving.move_max,
+    "Moving maximum.",
+    "\n    Kernel: van Herk/Gil-Werman, :func:`quantdask.kernels.moving.dm_move_max`.\n",
 )
 ts_argmin = _simple(
     "ts_argmin",
@@ -386,14 +399,14 @@ ts_skew = _simple(
     moving.move_skew,
     "Moving sample skewness, bias-corrected (as pandas ``rolling().skew()``).",
     "\n    Needs at least 3 valid values; NaN for a (numerically) constant window."
-    "\n    Kernel: numba running power sums (:func:`quantdask.kernels.moving.move_skew`).\n",
+    "\n    Kernel: numba running power sums (:func:`quantdask.kernels.moving.dm_move_skew`).\n",
 )
 ts_kurt = _simple(
     "ts_kurt",
     moving.move_kurt,
     "Moving excess kurtosis, bias-corrected (as pandas ``rolling().kurt()``).",
     "\n    Needs at least 4 valid values; NaN for a (numerically) constant window."
-    "\n    Kernel: numba running power sums (:func:`quantdask.kernels.moving.move_kurt`).\n",
+    "\n    Kernel: numba running power sums (:func:`quantdask.kernels.moving.dm_move_kurt`).\n",
 )
 ts_rank = _simple(
     "ts_rank",
