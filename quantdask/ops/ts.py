@@ -19,9 +19,12 @@ Conventions shared by all ops
 Chunking
 --------
 Bounded windows run as a one-sided trailing overlap (:func:`quantdask.ops._overlap.
-trailing_overlap`): each date block gets the previous ``lookback`` rows prepended (from as
-many earlier chunks as needed, so windows longer than a chunk are exact), computes, and trims.
-Stored chunks are kept; no whole-time rechunk. Streaks, EWM means and every ``traded_only``
+trailing_overlap`): each date block sees the previous ``lookback`` rows (from as many
+earlier chunks as needed, so windows longer than a chunk are exact) and outputs its own rows.
+Where ``date`` is the leading axis (the stored layout), the kernels are date-major and take
+the history as a separate block, so the stored block is used as it is; otherwise the block
+is transposed to time-contiguous, computed and trimmed. Stored chunks are kept; no
+whole-time rechunk. Streaks, EWM means and every ``traded_only``
 variant carry a small per-series state from one date block to the next
 (:func:`quantdask.ops._overlap.scan_blocks`): exact for any history, parallel across asset
 chunks, sequential along date.
