@@ -521,3 +521,18 @@ def test_date_major_kernels_vs_pandas(head_rows: int, window: int, min_periods: 
         np.testing.assert_allclose(
             out, expected[head_rows:], rtol=1e-7, atol=1e-9, equal_nan=True, err_msg=name
         )
+
+
+@pytest.mark.parametrize("name", ["ts_percentile", "ts_rank"])
+def test_order_stat_with_infinities(name: str) -> None:
+    """``+/-inf`` are values to the order-statistic ops (as in scipy / pandas), NaN is missing."""
+    a = _panel(seed=11, nan_frac=0.1, n_dates=120)
+    a[[5, 40, 41, 90], 0] = np.inf
+    a[[7, 60], 2] = -np.inf
+    window = 30
+    if name == "ts_percentile":
+        expected = _loop(pd.DataFrame(a), window, window, _pctl)
+    else:
+        expected = _rank_ref(pd.DataFrame(a), window, window)
+    out = getattr(qd, name)(_da(a), window=window)
+    np.testing.assert_allclose(out.values, expected, rtol=1e-12, atol=1e-12, equal_nan=True)

@@ -521,20 +521,22 @@ def sort_keys(a: np.ndarray, *, nan_only: bool = False) -> tuple[np.ndarray, int
     return keys, bits
 
 
-def argsort_rows(a: np.ndarray) -> np.ndarray:
+def argsort_rows(a: np.ndarray, *, nan_only: bool = False) -> np.ndarray:
     """Ascending column order of every row (last axis); non-finite cells come last.
 
     Parameters
     ----------
     a : numpy.ndarray
         Any shape, sorted along the last axis (converted to float64).
+    nan_only : bool, default False
+        Only NaN comes last; ``+/-inf`` are ordered as values (as ``np.argsort``).
 
     Returns
     -------
     numpy.ndarray
-        int64, same shape: the column indices of each row in ascending value order. Finite
-        values are exactly sorted (ties in any order); the order among the trailing
-        non-finite cells is unspecified.
+        int64, same shape: the column indices of each row in ascending value order. Values
+        are exactly sorted (ties in any order); the order among the trailing missing cells
+        (non-finite, or NaN with ``nan_only``) is unspecified.
 
     Notes
     -----
@@ -546,7 +548,7 @@ def argsort_rows(a: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.zeros(shape, dtype=np.int64)
     a2 = a.reshape(-1, n)
-    keys, bits = sort_keys(a2)
+    keys, bits = sort_keys(a2, nan_only=nan_only)
     return _orders_from_keys(keys, a2, bits).reshape(shape)
 
 
