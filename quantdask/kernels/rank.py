@@ -42,6 +42,27 @@ __all__ = [
 
 
 @numba.njit(cache=True, nogil=True)
+def _key_row(vals, ubits, bits, nan_only, keys):  # pragma: no cover - compiled
+    """One row of :func:`_sort_keys` (``ubits``: ``vals`` viewed as uint64) into ``keys``."""
+    n = vals.shape[0]
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    sign = np.uint64(1) << np.uint64(63)
+    for j in range(n):
+        v = vals[j]
+        ok = (not np.isnan(v)) if nan_only else np.isfinite(v)
+        if ok:
+            b = ubits[j] if v != 0.0 else np.uint64(0)  # -0.0 keyed as +0.0: they tie
+            k = ~b if b >= sign else b | sign
+            k = k & high
+            if k == high:  # +inf with a tiny ``bits``: keep it below the missing cells
+                k = k - (low + np.uint64(1))
+            keys[j] = k | np.uint64(j)
+        else:
+            keys[j] = high | np.uint64(j)
+
+
+@numba.njit(cache=True, nogil=True)
 def _sort_keys(a, bits, nan_only):  # pragma: no cover - compiled
     """uint64 keys that sort like the rows of ``a`` and carry the column index.
 
@@ -53,23 +74,9 @@ def _sort_keys(a, bits, nan_only):  # pragma: no cover - compiled
     """
     r, n = a.shape
     out = np.empty((r, n), dtype=np.uint64)
-    low = np.uint64((1 << bits) - 1)
-    high = ~low
-    sign = np.uint64(1) << np.uint64(63)
     u = a.view(np.uint64)
     for i in range(r):
-        for j in range(n):
-            v = a[i, j]
-            ok = (not np.isnan(v)) if nan_only else np.isfinite(v)
-            if ok:
-                b = u[i, j] if v != 0.0 else np.uint64(0)  # -0.0 keyed as +0.0: they tie
-                k = ~b if b >= sign else b | sign
-                k = k & high
-                if k == high:  # +inf with a tiny ``bits``: keep it below the missing cells
-                    k = k - (low + np.uint64(1))
-                out[i, j] = k | np.uint64(j)
-            else:
-                out[i, j] = high | np.uint64(j)
+        _key_row(a[i], u[i], bits, nan_only, out[i])
     return out
 
 
@@ -125,60 +132,78 @@ def _orders_from_keys(keys, a, bits):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _ranks_from_keys(keys, a, bits, mode, q):  # pragma: no cover - compiled
-    """Average ranks per row from sorted keys (NaN cells: all-ones high bits, left NaN).
+def _rank_walk_row(row, vals, bits, mode, q, order, oi):  # pragma: no cover - compiled
+    """Average ranks of one row from its sorted keys ``row`` into ``oi`` (NaN: left NaN).
 
     ``mode`` 0: rank ``1..k``; 1: ``rank / k``; 2: bucket ``floor((rank - 1) * q / k) + 1``.
     Keys whose high bits differ hold different values (``-0.0`` was keyed as ``+0.0``), so
-    the values are only read inside runs of equal high bits.
+    the values are only read inside runs of equal high bits. ``order`` is scratch.
     """
-    r, n = keys.shape
-    out = np.empty((r, n))
-    order = np.empty(n, dtype=np.int64)
+    n = row.shape[0]
     low = np.uint64((1 << bits) - 1)
     high = ~low
-    for i in range(r):
-        row = keys[i]
-        oi = out[i]
-        k = n
-        while k > 0 and (row[k - 1] & high) == high:
-            k -= 1
-        for u in range(k, n):
-            oi[np.int64(row[u] & low)] = np.nan
-        s = 0
-        while s < k:
-            hs = row[s] & high
-            e = s + 1
-            while e < k and (row[e] & high) == hs:
-                e += 1
-            if e - s == 1:  # a value of its own: no read of ``a``
-                rk = s + 1.0
-                if mode == 1:
-                    rk = rk / k
-                elif mode == 2:
-                    rk = np.floor(s * q / k) + 1.0
-                oi[np.int64(row[s] & low)] = rk
-                s = e
-                continue
-            # a run of equal high bits: exact order by value, then average over exact ties
-            for p in range(s, e):
-                order[p] = np.int64(row[p] & low)
-            _fix_run_1d(a[i], order, s, e)
-            u = s
-            while u < e:
-                v = a[i, order[u]]
-                w = u + 1
-                while w < e and a[i, order[w]] == v:
-                    w += 1
-                rk = 0.5 * (u + 1 + w)
-                if mode == 1:
-                    rk = rk / k
-                elif mode == 2:
-                    rk = np.floor((rk - 1.0) * q / k) + 1.0
-                for z in range(u, w):
-                    oi[order[z]] = rk
-                u = w
+    k = n
+    while k > 0 and (row[k - 1] & high) == high:
+        k -= 1
+    for u in range(k, n):
+        oi[np.int64(row[u] & low)] = np.nan
+    s = 0
+    while s < k:
+        hs = row[s] & high
+        e = s + 1
+        while e < k and (row[e] & high) == hs:
+            e += 1
+        if e - s == 1:  # a value of its own: no read of ``vals``
+            rk = s + 1.0
+            if mode == 1:
+                rk = rk / k
+            elif mode == 2:
+                rk = np.floor(s * q / k) + 1.0
+            oi[np.int64(row[s] & low)] = rk
             s = e
+            continue
+        # a run of equal high bits: exact order by value, then average over exact ties
+        for p in range(s, e):
+            order[p] = np.int64(row[p] & low)
+        _fix_run_1d(vals, order, s, e)
+        u = s
+        while u < e:
+            v = vals[order[u]]
+            w = u + 1
+            while w < e and vals[order[w]] == v:
+                w += 1
+            rk = 0.5 * (u + 1 + w)
+            if mode == 1:
+                rk = rk / k
+            elif mode == 2:
+                rk = np.floor((rk - 1.0) * q / k) + 1.0
+            for z in range(u, w):
+                oi[order[z]] = rk
+            u = w
+        s = e
+
+
+@numba.njit(cache=True, nogil=True)
+def _rank_rows(a, bits, radix, mode, q):  # pragma: no cover - compiled
+    """Average ranks of every row: key, sort and rank one row at a time.
+
+    The row's keys and radix scratch (a few times 8 bytes x row length) stay in cache, and
+    no ``(r, n)`` key array is allocated: 26 -> ~15 ms per 256 x 5,500 block (``bench/README.md``).
+    """
+    r, n = a.shape
+    out = np.empty((r, n))
+    order = np.empty(n, dtype=np.int64)
+    keys = np.empty(n, dtype=np.uint64)
+    buf = np.empty(n, dtype=np.uint64)
+    cnt = np.empty(1 << 11, dtype=np.int64)
+    u = a.view(np.uint64)
+    for i in range(r):
+        _key_row(a[i], u[i], bits, True, keys)
+        if radix:
+            _radix_sort_row(keys, buf, cnt, bits)
+        else:
+            keys.sort()
+        _rank_walk_row(keys, a[i], bits, mode, q, order, out[i])
     return out
 
 
@@ -583,9 +608,9 @@ def rank_rows(a: np.ndarray, *, pct: bool = False, buckets: int = 0) -> np.ndarr
     if a.size == 0:
         return np.empty(shape)
     a2 = a.reshape(-1, n)
-    keys, bits = sort_keys(a2, nan_only=True)
     mode = 2 if buckets > 0 else (1 if pct else 0)
-    return _ranks_from_keys(keys, a2, bits, mode, int(buckets)).reshape(shape)
+    radix = n >= RADIX_MIN_COLUMNS
+    return _rank_rows(a2, _bits(n), radix, mode, int(buckets)).reshape(shape)
 
 
 @numba.njit(cache=True, nogil=True)
