@@ -616,8 +616,9 @@ def _bit_kth(tree, k, top):  # pragma: no cover - compiled
 def _move_order_stat(order, srt, window, min_count, q, kind):  # pragma: no cover
     # Fenwick tree over each row's distinct values: O(n log n) per row whatever the window.
     # ``order``/``srt``: the row's argsort (NaN last) and sorted values, from the radix key
-    # sort of :mod:`quantdask.kernels.rank` (numba's own sort is several times slower). kind 0: linear-interpolated quantile q; kind 1:
-    # percentile of the last value (0..100); kind 2: rank of the last value in [0, 1].
+    # sort of :mod:`quantdask.kernels.rank` (numba's own sort is several times slower).
+    # kind 0: linear-interpolated quantile q; kind 1: percentile of the last value (0..100);
+    # kind 2: rank of the last value in [0, 1].
     m, n = srt.shape
     out = np.full((m, n), np.nan)
     for i in numba.prange(m):

@@ -188,7 +188,8 @@ def _rank_rows(a, bits, radix, mode, q):  # pragma: no cover - compiled
     """Average ranks of every row: key, sort and rank one row at a time.
 
     The row's keys and radix scratch (a few times 8 bytes x row length) stay in cache, and
-    no ``(r, n)`` key array is allocated: 26 -> ~15 ms per 256 x 5,500 block (``bench/README.md``).
+    no ``(r, n)`` key array is allocated: 26 -> 15 ms per 256 x 5,500 block (ops section of
+    ``bench/README.md``).
     """
     r, n = a.shape
     out = np.empty((r, n))

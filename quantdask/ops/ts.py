@@ -357,7 +357,8 @@ ts_sum = _simple(
     "ts_sum",
     moving.move_sum,
     "Moving sum.",
-    "\n    Kernel: :func:`quantdask.kernels.moving.dm_move_sum` (bottleneck for ``traded_only``).\n",
+    "\n    Kernel: :func:`quantdask.kernels.moving.dm_move_sum` (bottleneck for"
+    "\n    ``traded_only``).\n",
 )
 ts_std = _simple(
     "ts_std",
