@@ -113,8 +113,9 @@ def test_compress_valid_and_shift() -> None:
 
 def test_serial_and_parallel_builds_agree() -> None:
     a = _rows(m=40, n=300, seed=5)
+    b = _rows(m=40, n=300, seed=7)
     np.testing.assert_array_equal(
-        moving._move_moments.serial(a, 20, 10, 4), moving._move_moments.parallel(a, 20, 10, 4)
+        moving._move_pair.serial(a, b, 20, 10, True), moving._move_pair.parallel(a, b, 20, 10, True)
     )
     g = np.random.default_rng(6).integers(0, 3, size=(300, 40))
     v = np.ascontiguousarray(a.T)

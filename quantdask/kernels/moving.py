@@ -176,69 +176,6 @@ from quantdask.kernels.rank import argsort_rows  # noqa: E402
 
 
 @_dual
-def _move_moments(a, window, min_count, kind):  # pragma: no cover - compiled
-    m, n = a.shape
-    out = np.full((m, n), np.nan)
-    need = max(min_count, 3 if kind == 3 else 4)
-    for i in numba.prange(m):
-        # shift by the row's first valid value to limit cancellation in the power sums
-        ref = 0.0
-        for t in range(n):
-            if not np.isnan(a[i, t]):
-                ref = a[i, t]
-                break
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
-        s4 = 0.0
-        k = 0
-        for t in range(n):
-            x = a[i, t]
-            if not np.isnan(x):
-                d = x - ref
-                d2 = d * d
-                s1 += d
-                s2 += d2
-                s3 += d2 * d
-                s4 += d2 * d2
-                k += 1
-            if t >= window:
-                y = a[i, t - window]
-                if not np.isnan(y):
-                    d = y - ref
-                    d2 = d * d
-                    s1 -= d
-                    s2 -= d2
-                    s3 -= d2 * d
-                    s4 -= d2 * d2
-                    k -= 1
-                    if k == 0:
-                        s1 = 0.0
-                        s2 = 0.0
-                        s3 = 0.0
-                        s4 = 0.0
-            if k < need:
-                continue
-            nk = float(k)
-            inv = 1.0 / nk
-            mu = s1 * inv
-            r2 = s2 * inv
-            mu2 = mu * mu
-            m2 = r2 - mu2
-            if not (m2 > 1e-14 * r2) or m2 <= 0.0:
-                continue
-            if kind == 3:
-                m3 = s3 * inv - 3.0 * mu * r2 + 2.0 * mu2 * mu
-                g1 = m3 / (m2 * np.sqrt(m2))
-                out[i, t] = np.sqrt(nk * (nk - 1.0)) / (nk - 2.0) * g1
-            else:
-                m4 = s4 * inv - 4.0 * mu * s3 * inv + 6.0 * mu2 * r2 - 3.0 * mu2 * mu2
-                g2 = m4 / (m2 * m2) - 3.0
-                out[i, t] = ((nk + 1.0) * g2 + 6.0) * (nk - 1.0) / ((nk - 2.0) * (nk - 3.0))
-    return out
-
-
-@_dual
 def _move_pair(a, b, window, min_count, corr):  # pragma: no cover - compiled
     m, n = a.shape
     out = np.full((m, n), np.nan)
@@ -301,20 +238,28 @@ def _move_pair(a, b, window, min_count, corr):  # pragma: no cover - compiled
     return out
 
 
+def _time_last(dm_kernel, a: np.ndarray, *args) -> np.ndarray:
+    """Run a date-major kernel on a time-last ``(m, n)`` array (transpose in and out)."""
+    body = np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)
+    return np.ascontiguousarray(dm_kernel(np.empty((0, body.shape[1])), body, *args).T)
+
+
 def move_skew(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Moving sample skewness, bias-corrected (as pandas ``rolling().skew()``).
 
-    Needs at least 3 valid values; NaN when the window is (numerically) constant.
+    Needs at least 3 valid values; NaN when the window is (numerically) constant. Runs the
+    date-major kernel of :func:`dm_move_skew` on the transposed array.
     """
-    return _move_moments(np.ascontiguousarray(a, dtype=np.float64), window, min_count, 3)
+    return _time_last(_dm_moments, a, window, min_count, _SKEW)
 
 
 def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Moving excess kurtosis, bias-corrected (as pandas ``rolling().kurt()``).
 
-    Needs at least 4 valid values; NaN when the window is (numerically) constant.
+    Needs at least 4 valid values; NaN when the window is (numerically) constant. Runs the
+    date-major kernel of :func:`dm_move_kurt` on the transposed array.
     """
-    return _move_moments(np.ascontiguousarray(a, dtype=np.float64), window, min_count, 4)
+    return _time_last(_dm_moments, a, window, min_count, _KURT)
 
 
 # --------------------------------------------------------------------------------------
@@ -705,50 +650,6 @@ def streak_init(m: int) -> np.ndarray:
     return state
 
 
-@_dual
-def _streak_scan(a, period, state):  # pragma: no cover - compiled
-    m, n = a.shape
-    out = np.full((m, n), np.nan)
-    new_state = state.copy()
-    for i in numba.prange(m):
-        prev_close = state[i, 0]
-        prev_streak = state[i, 1]
-        cur_period = state[i, 2]
-        cur_close = state[i, 3]
-        cur_streak = state[i, 4]
-        for t in range(n):
-            p = period[t]
-            if p != cur_period:
-                if not np.isnan(cur_close):
-                    prev_close = cur_close
-                    prev_streak = cur_streak
-                cur_period = p
-                cur_close = np.nan
-                cur_streak = np.nan
-            x = a[i, t]
-            if np.isnan(x):
-                continue
-            cur_close = x
-            if np.isnan(prev_close):
-                s = np.nan
-            else:
-                d = x - prev_close
-                if d > 0.0:
-                    s = prev_streak + 1.0 if prev_streak > 0.0 else 1.0
-                elif d < 0.0:
-                    s = prev_streak - 1.0 if prev_streak < 0.0 else -1.0
-                else:
-                    s = 0.0
-            cur_streak = s
-            out[i, t] = s
-        new_state[i, 0] = prev_close
-        new_state[i, 1] = prev_streak
-        new_state[i, 2] = cur_period
-        new_state[i, 3] = cur_close
-        new_state[i, 4] = cur_streak
-    return out, new_state
-
-
 def streak_scan(
     a: np.ndarray, period: np.ndarray, state: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -773,16 +674,14 @@ def streak_scan(
     state : numpy.ndarray
         State to pass with the next block.
     """
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    if state is None:
-        state = streak_init(a.shape[0])
-    return _streak_scan(a, np.ascontiguousarray(period, dtype=np.float64), state)
+    out, new_state = dm_streak_scan(np.asarray(a, dtype=np.float64).T, period, state)
+    return np.ascontiguousarray(out.T), new_state
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _streak_scan_dm(a, period, state):  # pragma: no cover - compiled
-    # :func:`_streak_scan` with time on axis 0 and the same state layout; branch-free
-    # column loop (selects), so it runs on the stored (date, asset) block as it is.
+    # Time on axis 0, one state row per series (see :func:`streak_scan`); branch-free column
+    # loop (selects), so it runs on the stored (date, asset) block as it is.
     n, m = a.shape
     out = np.empty((n, m))
     prev_close = state[:, 0].copy()
@@ -826,7 +725,8 @@ def dm_streak_scan(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Date-major :func:`streak_scan`: ``a`` is ``(n_dates, m)``, time along axis 0.
 
-    Same ``period`` and ``(m, 5)`` state as :func:`streak_scan`, same results.
+    Same ``period`` and ``(m, 5)`` state as :func:`streak_scan` (which runs this kernel on
+    the transposed array).
     """
     a = np.ascontiguousarray(a, dtype=np.float64)
     if state is None:
