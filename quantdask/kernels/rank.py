@@ -132,13 +132,56 @@ def _orders_from_keys(keys, a, bits):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _rank_walk_row(row, vals, bits, mode, q, order, oi):  # pragma: no cover - compiled
-    """Average ranks of one row from its sorted keys ``row`` into ``oi`` (NaN: left NaN).
+def _rank_segment(keys, vals, g0, g1, bits, mode, q, order, out):  # pragma: no cover
+    """Average ranks of the sorted valid keys ``keys[g0:g1]`` (one row, one group) into ``out``.
 
-    ``mode`` 0: rank ``1..k``; 1: ``rank / k``; 2: bucket ``floor((rank - 1) * q / k) + 1``.
-    Keys whose high bits differ hold different values (``-0.0`` was keyed as ``+0.0``), so
-    the values are only read inside runs of equal high bits. ``order`` is scratch.
+    ``mode`` 0: rank ``1..size``; 1: ``rank / size``; 2: bucket
+    ``floor((rank - 1) * q / size) + 1``, ``size = g1 - g0``. Keys whose high bits differ
+    hold different values (``-0.0`` was keyed as ``+0.0``), so ``vals`` is only read inside
+    runs of equal high bits. ``order`` is scratch.
     """
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    size = g1 - g0
+    s = g0
+    while s < g1:
+        hs = keys[s] & high
+        e = s + 1
+        while e < g1 and (keys[e] & high) == hs:
+            e += 1
+        if e - s == 1:  # a value of its own: no read of ``vals``
+            rk = float(s - g0 + 1)
+            if mode == 1:
+                rk = rk / size
+            elif mode == 2:
+                rk = np.floor((rk - 1.0) * q / size) + 1.0
+            out[np.int64(keys[s] & low)] = rk
+            s = e
+            continue
+        # a run of equal high bits: exact order by value, then average over exact ties
+        for p in range(s, e):
+            order[p] = np.int64(keys[p] & low)
+        _fix_run_1d(vals, order, s, e)
+        u = s
+        while u < e:
+            v = vals[order[u]]
+            w = u + 1
+            while w < e and vals[order[w]] == v:
+                w += 1
+            rk = 0.5 * ((u - g0 + 1) + (w - g0))
+            if mode == 1:
+                rk = rk / size
+            elif mode == 2:
+                rk = np.floor((rk - 1.0) * q / size) + 1.0
+            for z in range(u, w):
+                out[order[z]] = rk
+            u = w
+        s = e
+
+
+@numba.njit(cache=True, nogil=True)
+def _rank_walk_row(row, vals, bits, mode, q, order, oi):  # pragma: no cover - compiled
+    """Average ranks of one row from its sorted keys ``row`` into ``oi`` (NaN: left NaN)."""
     n = row.shape[0]
     low = np.uint64((1 << bits) - 1)
     high = ~low
@@ -147,40 +190,7 @@ def _rank_walk_row(row, vals, bits, mode, q, order, oi):  # pragma: no cover - c
         k -= 1
     for u in range(k, n):
         oi[np.int64(row[u] & low)] = np.nan
-    s = 0
-    while s < k:
-        hs = row[s] & high
-        e = s + 1
-        while e < k and (row[e] & high) == hs:
-            e += 1
-        if e - s == 1:  # a value of its own: no read of ``vals``
-            rk = s + 1.0
-            if mode == 1:
-                rk = rk / k
-            elif mode == 2:
-                rk = np.floor(s * q / k) + 1.0
-            oi[np.int64(row[s] & low)] = rk
-            s = e
-            continue
-        # a run of equal high bits: exact order by value, then average over exact ties
-        for p in range(s, e):
-            order[p] = np.int64(row[p] & low)
-        _fix_run_1d(vals, order, s, e)
-        u = s
-        while u < e:
-            v = vals[order[u]]
-            w = u + 1
-            while w < e and vals[order[w]] == v:
-                w += 1
-            rk = 0.5 * (u + 1 + w)
-            if mode == 1:
-                rk = rk / k
-            elif mode == 2:
-                rk = np.floor((rk - 1.0) * q / k) + 1.0
-            for z in range(u, w):
-                oi[order[z]] = rk
-            u = w
-        s = e
+    _rank_segment(row, vals, 0, k, bits, mode, q, order, oi)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -461,8 +471,6 @@ def group_rank_row(keys, vals, k, bits, gbits, mode, q, order, out):  # pragma: 
     rank ``1..size``; 1: ``rank / size``; 2: bucket ``floor((rank - 1) * q / size) + 1``,
     ``size`` the group's valid count. Values are only read inside runs of equal high bits.
     """
-    low = np.uint64((1 << bits) - 1)
-    high = ~low
     gshift = np.uint64(64 - gbits)
     g0 = 0
     while g0 < k:
@@ -470,40 +478,7 @@ def group_rank_row(keys, vals, k, bits, gbits, mode, q, order, out):  # pragma: 
         g1 = g0 + 1
         while g1 < k and (keys[g1] >> gshift) == gk:
             g1 += 1
-        size = g1 - g0
-        s = g0
-        while s < g1:
-            hs = keys[s] & high
-            e = s + 1
-            while e < g1 and (keys[e] & high) == hs:
-                e += 1
-            if e - s == 1:  # a value of its own: no read of ``vals``
-                rk = float(s - g0 + 1)
-                if mode == 1:
-                    rk = rk / size
-                elif mode == 2:
-                    rk = np.floor((rk - 1.0) * q / size) + 1.0
-                out[np.int64(keys[s] & low)] = rk
-                s = e
-                continue
-            for p in range(s, e):
-                order[p] = np.int64(keys[p] & low)
-            _fix_run_1d(vals, order, s, e)
-            u = s
-            while u < e:
-                v = vals[order[u]]
-                w = u + 1
-                while w < e and vals[order[w]] == v:
-                    w += 1
-                rk = 0.5 * ((u - g0 + 1) + (w - g0))
-                if mode == 1:
-                    rk = rk / size
-                elif mode == 2:
-                    rk = np.floor((rk - 1.0) * q / size) + 1.0
-                for z in range(u, w):
-                    out[order[z]] = rk
-                u = w
-            s = e
+        _rank_segment(keys, vals, g0, g1, bits, mode, q, order, out)
         g0 = g1
 
 
