@@ -1,11 +1,12 @@
 """Exact row sorting and average ranks on plain 2-D numpy arrays (no xarray).
 
-One row per date, one column per asset. :func:`argsort_rows` sorts every row with numpy's
-vectorised integer sort: each float is mapped to a ``uint64`` key that orders like the float
-(sign-flip trick) with its low bits replaced by the column number, the keys are sorted, and
-runs of keys that agree in the kept high bits (values that differ only in the dropped low
-bits) are re-sorted exactly by value. This is ~1.2-2x faster than ``np.argsort`` on float
-rows, which also takes a 2-3x slower path when NaNs are present.
+One row per date, one column per asset. :func:`argsort_rows` sorts every row: each float is
+mapped to a ``uint64`` key that orders like the float (sign-flip trick) with its low bits
+replaced by the column number, the keys are sorted (LSD radix sort for rows of at least
+``RADIX_MIN_COLUMNS``, else ``np.sort``), and runs of keys that agree in the kept high bits
+(values that differ only in the dropped low bits) are re-sorted exactly by value. Rows are
+keyed, sorted and finished one at a time in buffers that stay in cache. This is ~2.5x
+faster than ``np.argsort`` on float rows, which also takes a 2-3x slower path with NaNs.
 
 :func:`rank_rows` turns the sorted keys into average ranks (ties share the mean of their
 1-based positions, as ``scipy.stats.rankdata(method="average")``), NaN staying NaN, with
@@ -36,14 +37,20 @@ __all__ = [
     "group_row_order",
     "group_sort_row",
     "rank_rows",
-    "sort_keys",
     "two_ranks",
 ]
 
 
 @numba.njit(cache=True, nogil=True)
 def _key_row(vals, ubits, bits, nan_only, keys):  # pragma: no cover - compiled
-    """One row of :func:`_sort_keys` (``ubits``: ``vals`` viewed as uint64) into ``keys``."""
+    """uint64 keys into ``keys`` that sort like ``vals`` and carry the column index.
+
+    ``ubits`` is ``vals`` viewed as uint64. The float's bits are mapped to an
+    order-preserving unsigned integer, the low ``bits`` bits are replaced by the column
+    index. Missing cells (NaN when ``nan_only``, else every non-finite cell) get all-ones
+    high bits, so they sort last. Cells whose values agree in all but the low ``bits`` bits
+    end up ordered by column; the callers re-sort those runs exactly by value.
+    """
     n = vals.shape[0]
     low = np.uint64((1 << bits) - 1)
     high = ~low
@@ -60,75 +67,6 @@ def _key_row(vals, ubits, bits, nan_only, keys):  # pragma: no cover - compiled
             keys[j] = k | np.uint64(j)
         else:
             keys[j] = high | np.uint64(j)
-
-
-@numba.njit(cache=True, nogil=True)
-def _sort_keys(a, bits, nan_only):  # pragma: no cover - compiled
-    """uint64 keys that sort like the rows of ``a`` and carry the column index.
-
-    The float's bits are mapped to an order-preserving unsigned integer, the low ``bits``
-    bits are replaced by the column index. Missing cells (NaN when ``nan_only``, else every
-    non-finite cell) get all-ones high bits, so they sort last. Cells whose values agree in
-    all but the low ``bits`` bits end up ordered by column; :func:`_orders_from_keys` puts
-    those runs back in value order.
-    """
-    r, n = a.shape
-    out = np.empty((r, n), dtype=np.uint64)
-    u = a.view(np.uint64)
-    for i in range(r):
-        _key_row(a[i], u[i], bits, nan_only, out[i])
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _fix_run(a, i, out, s, e):  # pragma: no cover - compiled
-    """Re-sort ``out[i, s:e]`` (a run of equal high key bits) exactly by value."""
-    v0 = a[i, out[i, s]]
-    same = True
-    for p in range(s + 1, e):
-        if a[i, out[i, p]] != v0:
-            same = False
-            break
-    if same:  # exact ties: any order is sorted
-        return
-    seg = out[i, s:e].copy()
-    if e - s <= 32:  # insertion sort: exact ties cost one comparison each
-        for p in range(1, e - s):
-            j = seg[p]
-            v = a[i, j]
-            q = p - 1
-            while q >= 0 and a[i, seg[q]] > v:
-                seg[q + 1] = seg[q]
-                q -= 1
-            seg[q + 1] = j
-    else:
-        vals = np.empty(e - s)
-        for p in range(e - s):
-            vals[p] = a[i, seg[p]]
-        seg = seg[np.argsort(vals, kind="mergesort")]
-    out[i, s:e] = seg
-
-
-@numba.njit(cache=True, nogil=True)
-def _orders_from_keys(keys, a, bits):  # pragma: no cover - compiled
-    """Column order per row from sorted keys; runs of equal high bits re-sorted by value."""
-    r, n = keys.shape
-    out = np.empty((r, n), dtype=np.int64)
-    low = np.uint64((1 << bits) - 1)
-    high = ~low
-    for i in range(r):
-        for u in range(n):
-            out[i, u] = np.int64(keys[i, u] & low)
-        s = 0
-        while s < n:
-            hs = keys[i, s] & high
-            e = s + 1
-            while e < n and (keys[i, e] & high) == hs:
-                e += 1
-            if e - s > 1 and hs != high:
-                _fix_run(a, i, out, s, e)
-            s = e
-    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -191,6 +129,35 @@ def _rank_walk_row(row, vals, bits, mode, q, order, oi):  # pragma: no cover - c
     for u in range(k, n):
         oi[np.int64(row[u] & low)] = np.nan
     _rank_segment(row, vals, 0, k, bits, mode, q, order, oi)
+
+
+@numba.njit(cache=True, nogil=True)
+def _argsort_rows(a, bits, nan_only, radix):  # pragma: no cover - compiled
+    """Column order of every row: key, sort and order one row at a time (as :func:`_rank_rows`).
+
+    Missing cells (NaN when ``nan_only``, else every non-finite cell) come last.
+    """
+    r, n = a.shape
+    out = np.empty((r, n), dtype=np.int64)
+    keys = np.empty(n, dtype=np.uint64)
+    buf = np.empty(n, dtype=np.uint64)
+    cnt = np.empty(1 << 11, dtype=np.int64)
+    low = np.uint64((1 << bits) - 1)
+    high = ~low
+    u = a.view(np.uint64)
+    for i in range(r):
+        _key_row(a[i], u[i], bits, nan_only, keys)
+        if radix:
+            _radix_sort_row(keys, buf, cnt, bits)
+        else:
+            keys.sort()
+        k = n
+        while k > 0 and (keys[k - 1] & high) == high:
+            k -= 1
+        group_row_order(keys, a[i], k, bits, out[i])
+        for p in range(k, n):
+            out[i, p] = np.int64(keys[p] & low)
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -291,25 +258,6 @@ def _radix_sort_row(src, buf, cnt, bits):  # pragma: no cover - compiled
         shift += nd
     if flipped:  # the sorted row is in the scratch buffer
         row[:] = src
-
-
-@numba.njit(cache=True, nogil=True)
-def _radix_sort_rows(keys, bits):  # pragma: no cover - compiled
-    """Sort every row of ``keys`` in place with :func:`_radix_sort_row`."""
-    r, n = keys.shape
-    buf = np.empty(n, dtype=np.uint64)
-    cnt = np.empty(1 << 11, dtype=np.int64)
-    for i in range(r):
-        _radix_sort_row(keys[i], buf, cnt, bits)
-    return keys
-
-
-# --- rows sorted by (group, value) ----------------------------------------------------------
-# The group code (shifted to 1..2**gbits - 1) takes the top ``gbits`` key bits, the value key
-# shifted right by ``gbits`` the bits below, the column the low ``bits`` bits. Keys with equal
-# high bits are in the same group, so the same radix sort and the same exact re-sort of runs
-# of equal high bits give the (group, value, column) order. Cells with group 0 or a NaN value
-# get all-ones high bits and sort last.
 
 
 @numba.njit(cache=True, nogil=True)
@@ -495,33 +443,6 @@ def column_bits(n: int) -> int:
     return _bits(n)
 
 
-def sort_keys(a: np.ndarray, *, nan_only: bool = False) -> tuple[np.ndarray, int]:
-    """Sorted uint64 keys of every row of a 2-D float64 array, and the number of index bits.
-
-    Parameters
-    ----------
-    a : numpy.ndarray
-        float64 ``(r, n)``, C-contiguous.
-    nan_only : bool, default False
-        Only NaN counts as missing (``+/-inf`` are ordered as values); else every non-finite
-        cell is missing. Missing cells sort last.
-
-    Returns
-    -------
-    keys : numpy.ndarray
-        uint64 ``(r, n)``, each row sorted; ``keys & (2**bits - 1)`` is the column index.
-    bits : int
-        Number of low bits holding the column index.
-    """
-    bits = _bits(a.shape[-1])
-    keys = _sort_keys(a, bits, bool(nan_only))
-    if a.shape[-1] >= RADIX_MIN_COLUMNS:
-        _radix_sort_rows(keys, bits)  # ~2.5x faster than np.sort at 5,500 columns
-    else:
-        keys.sort(axis=-1)
-    return keys, bits
-
-
 def argsort_rows(a: np.ndarray, *, nan_only: bool = False) -> np.ndarray:
     """Ascending column order of every row (last axis); non-finite cells come last.
 
@@ -549,8 +470,7 @@ def argsort_rows(a: np.ndarray, *, nan_only: bool = False) -> np.ndarray:
     if n < 2:
         return np.zeros(shape, dtype=np.int64)
     a2 = a.reshape(-1, n)
-    keys, bits = sort_keys(a2, nan_only=nan_only)
-    return _orders_from_keys(keys, a2, bits).reshape(shape)
+    return _argsort_rows(a2, _bits(n), bool(nan_only), n >= RADIX_MIN_COLUMNS).reshape(shape)
 
 
 def rank_rows(a: np.ndarray, *, pct: bool = False, buckets: int = 0) -> np.ndarray:
