@@ -515,17 +515,19 @@ def _periods_lookback(*, periods: int = 1, traded_only: bool = False, **_: Any) 
     return TRADED_ONLY_FACTOR * int(periods) if traded_only else int(periods)
 
 
-def _delta_kernel(a: np.ndarray, *, periods: int) -> np.ndarray:
-    return a - moving.shift(a, periods)
-
-
-def _pct_kernel(a: np.ndarray, *, periods: int) -> np.ndarray:
+def _combine(x: np.ndarray, prev: np.ndarray, how: str) -> np.ndarray:
+    """``prev`` itself (delay), ``x - prev`` (delta) or ``x / prev - 1`` (pct)."""
+    if how == "delay":
+        return prev
+    if how == "delta":
+        return x - prev
     with np.errstate(divide="ignore", invalid="ignore"):
-        return a / moving.shift(a, periods) - 1.0
+        return x / prev - 1.0
 
 
-def _shift_kernel(a: np.ndarray, *, periods: int) -> np.ndarray:
-    return moving.shift(a, periods)
+def _shift_kernel(a: np.ndarray, *, periods: int, how: str) -> np.ndarray:
+    """Time-last shift kernel: ``a`` is ``(m, n)``, time along the last axis."""
+    return _combine(a, moving.shift(a, periods), how)
 
 
 def _dm_shifted(body: np.ndarray, head: np.ndarray | None, periods: int) -> np.ndarray:
@@ -544,27 +546,18 @@ def _dm_shifted(body: np.ndarray, head: np.ndarray | None, periods: int) -> np.n
 def _dm_shift_kernel(
     body: np.ndarray, *, head: np.ndarray | None = None, periods: int, how: str
 ) -> np.ndarray:
-    """Date-major twin of the shift kernels (time on axis 0, history in ``head``)."""
-    prev = _dm_shifted(body, head, periods)
-    if how == "delay":
-        return prev
-    if how == "delta":
-        return body - prev
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return body / prev - 1.0
+    """Date-major twin of :func:`_shift_kernel` (time on axis 0, history in ``head``)."""
+    return _combine(body, _dm_shifted(body, head, periods), how)
 
 
-_SHIFT_HOW = {"ts_delay": "delay", "ts_delta": "delta", "ts_pct_change": "pct"}
-
-
-def _shift_op(name: str, kernel: Callable[..., np.ndarray], summary: str) -> Any:
+def _shift_op(name: str, how: str, summary: str) -> Any:
     def op(
         x: xr.DataArray, /, *, periods: int = 1, traded_only: bool = False, dim: str = "date"
     ) -> xr.DataArray:
         x = _check_array(x, dim)
         p = _check_periods(periods)
-        fn = partial(kernel, periods=p)
-        dm = partial(_dm_shift_kernel, periods=p, how=_SHIFT_HOW[name])
+        fn = partial(_shift_kernel, periods=p, how=how)
+        dm = partial(_dm_shift_kernel, periods=p, how=how)
         return _run(name, [x], fn, dim=dim, lookback=p, traded_only=traded_only, date_major=dm)
 
     op.__name__ = op.__qualname__ = name
@@ -593,10 +586,10 @@ def _shift_op(name: str, kernel: Callable[..., np.ndarray], summary: str) -> Any
     return op
 
 
-ts_delay = _shift_op("ts_delay", _shift_kernel, "Value ``periods`` rows earlier.")
-ts_delta = _shift_op("ts_delta", _delta_kernel, "Change ``x - x[t - periods]``.")
+ts_delay = _shift_op("ts_delay", "delay", "Value ``periods`` rows earlier.")
+ts_delta = _shift_op("ts_delta", "delta", "Change ``x - x[t - periods]``.")
 ts_pct_change = _shift_op(
-    "ts_pct_change", _pct_kernel, "Relative change ``x / x[t - periods] - 1`` (no filling)."
+    "ts_pct_change", "pct", "Relative change ``x / x[t - periods] - 1`` (no filling)."
 )
 
 
