@@ -43,6 +43,11 @@ def from_time_last(out: np.ndarray, shape: tuple[int, ...], axis: int) -> np.nda
     return np.ascontiguousarray(np.moveaxis(out.reshape(moved_shape), -1, axis))
 
 
+def to_date_major(block: np.ndarray) -> np.ndarray:
+    """``(n, m)`` float64 C-ordered view/copy of a block whose time axis is the first one."""
+    return np.ascontiguousarray(block, dtype=np.float64).reshape(block.shape[0], -1)
+
+
 def _overlap_block(
     *blocks: np.ndarray, func: Callable[..., np.ndarray], axis: int, trim: int
 ) -> np.ndarray:
@@ -57,13 +62,7 @@ def _date_major_block(
     body: np.ndarray, head: np.ndarray | None = None, *, func: Callable[..., np.ndarray]
 ) -> np.ndarray:
     """``func(body, head=head)`` on C-ordered ``(date, ...)`` blocks, no transposes or concat."""
-    flat = (body.shape[0], -1)
-    res = func(
-        np.ascontiguousarray(body, dtype=np.float64).reshape(flat),
-        head=None
-        if head is None
-        else np.ascontiguousarray(head, dtype=np.float64).reshape((head.shape[0], -1)),
-    )
+    res = func(to_date_major(body), head=None if head is None else to_date_major(head))
     return res.reshape(body.shape)
 
 
@@ -177,8 +176,7 @@ def _scan_step(
 ) -> tuple[np.ndarray, Any]:
     shape = blocks[0].shape
     if date_major and axis == 0:
-        flat = [np.ascontiguousarray(b, dtype=np.float64).reshape(shape[0], -1) for b in blocks]
-        res, new_state = step(flat, state, extra)
+        res, new_state = step([to_date_major(b) for b in blocks], state, extra)
         return res.reshape(shape), new_state
     res, new_state = step([to_time_last(b, axis) for b in blocks], state, extra)
     return from_time_last(res, shape, axis), new_state
