@@ -238,10 +238,9 @@ def _move_pair(a, b, window, min_count, corr):  # pragma: no cover - compiled
     return out
 
 
-def _time_last(dm_kernel, a: np.ndarray, *args) -> np.ndarray:
-    """Run a date-major kernel on a time-last ``(m, n)`` array (transpose in and out)."""
-    body = np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)
-    return np.ascontiguousarray(dm_kernel(np.empty((0, body.shape[1])), body, *args).T)
+def _time_last(dm_func, a: np.ndarray, *args) -> np.ndarray:
+    """Run a date-major ``dm_*`` function on a time-last ``(m, n)`` array (transposes)."""
+    return np.ascontiguousarray(dm_func(np.asarray(a, dtype=np.float64).T, *args).T)
 
 
 def move_skew(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
@@ -250,7 +249,7 @@ def move_skew(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     Needs at least 3 valid values; NaN when the window is (numerically) constant. Runs the
     date-major kernel of :func:`dm_move_skew` on the transposed array.
     """
-    return _time_last(_dm_moments, a, window, min_count, _SKEW)
+    return _time_last(dm_move_skew, a, window, min_count)
 
 
 def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
@@ -259,7 +258,7 @@ def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     Needs at least 4 valid values; NaN when the window is (numerically) constant. Runs the
     date-major kernel of :func:`dm_move_kurt` on the transposed array.
     """
-    return _time_last(_dm_moments, a, window, min_count, _KURT)
+    return _time_last(dm_move_kurt, a, window, min_count)
 
 
 # --------------------------------------------------------------------------------------
@@ -267,10 +266,11 @@ def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # The stored chunks are C-ordered (date, asset) blocks, so one date's row is contiguous. These
 # kernels keep one running state per column and walk the rows in time order with the column
-# loop innermost (contiguous, cache-friendly), which avoids the transpose copies the
-# time-last kernels need: 1.4 ms vs 5.2 ms for a 20-day mean over one 1043 x 512 block
-# (transpose + bottleneck + transpose back), 3.9 ms for bottleneck strided along ``date``.
-# Same definitions and arithmetic per series as the time-last kernels above.
+# loop innermost (contiguous, vectorised), which avoids the transpose copies the time-last
+# kernels need: 0.5 ms vs 5.3 ms for a 20-day mean over one 1043 x 512 block (transpose +
+# bottleneck + transpose back), 8.6 ms for bottleneck strided along ``date`` (ops section
+# of ``bench/README.md``). Same definitions as the time-last kernels; skew, kurtosis and
+# the streak have no other implementation (their time-last API transposes into these).
 
 _SUM, _MEAN, _VAR, _STD, _SKEW, _KURT = 0, 1, 2, 3, 4, 5
 
@@ -520,11 +520,6 @@ for _f, _twin in (
     _f.__doc__ = _DM_DOC.format(name=_twin)
 
 
-#: Time-last kernel -> its date-major twin (same results), for callers holding date-major
-#: blocks (:func:`quantdask.ops._overlap.trailing_overlap`).
-DATE_MAJOR: dict = {}
-
-
 @numba.njit(cache=True, nogil=True, inline="always")
 def _bit_add(tree, pos, delta):  # pragma: no cover - compiled
     size = tree.shape[0] - 1
@@ -619,7 +614,7 @@ def _move_order_stat(order, srt, window, min_count, q, kind):  # pragma: no cove
 
 def _order_stat(a: np.ndarray, window: int, min_count: int, q: float, kind: int) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float64)
-    # the radix key sort of kernels.rank: 2.5x faster than np.argsort on 512 x 2,273 blocks
+    # the radix key sort of kernels.rank: ~4x faster than np.argsort on 512 x 2,273 blocks
     order = argsort_rows(a, nan_only=True)
     srt = np.take_along_axis(a, order, axis=1)
     return _move_order_stat(order, srt, window, min_count, q, kind)
@@ -782,15 +777,15 @@ def ewm_mean_scan(
     return _ewm_scan(a, float(alpha), float(min_count), bool(ignore_na), state)
 
 
-DATE_MAJOR.update(
-    {
-        move_sum: dm_move_sum,
-        move_mean: dm_move_mean,
-        move_var: dm_move_var,
-        move_std: dm_move_std,
-        move_skew: dm_move_skew,
-        move_kurt: dm_move_kurt,
-        move_max: dm_move_max,
-        move_min: dm_move_min,
-    }
-)
+#: Time-last kernel -> its date-major twin (same results), for callers holding date-major
+#: blocks (:func:`quantdask.ops._overlap.trailing_overlap`).
+DATE_MAJOR: dict = {
+    move_sum: dm_move_sum,
+    move_mean: dm_move_mean,
+    move_var: dm_move_var,
+    move_std: dm_move_std,
+    move_skew: dm_move_skew,
+    move_kurt: dm_move_kurt,
+    move_max: dm_move_max,
+    move_min: dm_move_min,
+}
