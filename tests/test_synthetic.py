@@ -333,12 +333,50 @@ def test_industry_changes_exist(daily) -> None:
 
 
 # ---------------------------------------------------------------- prices and limits
+def _half_up_limit(pre: pd.DataFrame, frac: pd.DataFrame, sign: int) -> pd.DataFrame:
+    """``pre * (1 + sign * frac)`` rounded half up to 0.01, in exact integer cents.
+
+    ``pre`` has whole cents and ``frac`` whole percents, so ``cents * (100 +/- pct)`` is an
+    exact integer in 1/10,000 CNY; adding 50 and dividing by 100 rounds half up.
+    """
+    ok = pre.notna() & frac.notna()
+    cents = np.rint(pre.where(ok, 0.0).to_numpy() * 100).astype(np.int64)
+    pct = np.rint(frac.where(ok, 0.0).to_numpy() * 100).astype(np.int64)
+    out = (cents * (100 + sign * pct) + 50) // 100 / 100.0
+    return pd.DataFrame(out, pre.index, pre.columns).where(ok)
+
+
+def test_limit_prices_round_half_up_exhaustively() -> None:
+    """Every pre_close from 0.01 to 300.00 CNY and every limit fraction, against integer cents."""
+    from quantdask.kernels.limits import limit_prices
+
+    cents = np.arange(1, 30001, dtype=np.int64)
+    for pct in (5, 10, 20, 30, 36, 44):
+        got_up = np.array([limit_prices(c / 100, pct / 100, pct / 100)[0] for c in cents])
+        got_dn = np.array([limit_prices(c / 100, pct / 100, pct / 100)[1] for c in cents])
+        want_up = (cents * (100 + pct) + 50) // 100
+        want_dn = np.maximum((cents * (100 - pct) + 50) // 100, 1)
+        np.testing.assert_array_equal(np.rint(got_up * 100), want_up, err_msg=f"up {pct}%")
+        np.testing.assert_array_equal(np.rint(got_dn * 100), want_dn, err_msg=f"down {pct}%")
+    # ASHARE.md's example: pre_close 0.45, main board: down limit 0.405 -> 0.41 (not 0.40)
+    assert limit_prices(0.45, 0.1, 0.1) == (0.5, 0.41)
+
+
+def test_synthetic_rounds_limits_half_up() -> None:
+    """The synthetic kernel's 0.01 rounding is the exchanges' half up (0.405 -> 0.41)."""
+    from quantdask.io._synth_kernel import _r2
+
+    assert _r2(0.45 * 0.9) == 0.41
+    assert _r2(0.125) == 0.13
+    assert _r2(2.675) == 2.68  # 2.67499999... in float64
+
+
 def _check_limits(d: dict[str, pd.DataFrame]) -> None:
     up_f, dn_f = _expected_limit(d)
     traded = d["close"].notna()
     pc = d["pre_close"]
-    exp_up = np.round(pc * (1 + up_f), 2)
-    exp_dn = np.round(pc * (1 - dn_f), 2).clip(lower=0.01)
+    exp_up = _half_up_limit(pc, up_f, +1)
+    exp_dn = _half_up_limit(pc, dn_f, -1).clip(lower=0.01)
     up, dn = d["up_limit"], d["down_limit"]
     # NaN limits exactly where the rules say no limit applies.
     pd.testing.assert_frame_equal(up.isna() & traded, up_f.isna() & traded)
@@ -393,7 +431,8 @@ def test_st_limit_is_5pct_on_main_board(daily) -> None:
     st = daily["is_st"][main] & daily["close"][main].notna() & (days > 0)
     assert st.sum().sum() > 100
     np.testing.assert_allclose(
-        _at(daily["up_limit"][main], st), _at(np.round(daily["pre_close"][main] * 1.05, 2), st)
+        _at(daily["up_limit"][main], st),
+        _at(_half_up_limit(daily["pre_close"][main], daily["pre_close"][main] * 0 + 0.05, 1), st),
     )
     assert 0.005 < daily["is_st"].values.mean() < 0.12
 

@@ -13,6 +13,8 @@ import math
 import numba
 import numpy as np
 
+from quantdask.kernels.limits import limit_fraction, limit_prices, round_half_up_cents
+
 # ---- planted effects (documented in synthetic_market's docstring) -----------------------
 #: Daily drift per unit of the trailing 20-day log return (short-term reversal).
 K_REVERSAL = -0.005
@@ -77,25 +79,8 @@ INDEX_BASE_LEVEL = np.array([1000.0] * 8 + [5000.0])
 
 @numba.njit(cache=True, inline="always")
 def _r2(x):  # pragma: no cover - numba
-    return np.rint(x * 100.0) / 100.0
-
-
-@numba.njit(cache=True)
-def _limit_fraction(board, is_st, reform, days_since, nolimit, old_ipo):  # pragma: no cover
-    """(up, down) fractions; NaN when no limit applies."""
-    if days_since < nolimit:
-        return np.nan, np.nan
-    if old_ipo and days_since == 0:
-        return 0.44, 0.36
-    if board == 1:  # STAR
-        return 0.2, 0.2
-    if board == 3:  # BSE
-        return 0.3, 0.3
-    if board == 2 and reform:  # ChiNext after 2020-08-24
-        return 0.2, 0.2
-    if is_st:
-        return 0.05, 0.05
-    return 0.1, 0.1
+    """Round to 0.01 CNY half up, as the exchanges do (the shared limit-rule rounding)."""
+    return round_half_up_cents(x)
 
 
 @numba.njit(cache=True)
@@ -311,15 +296,8 @@ def simulate_block(
                     S[S_ADJ, i] *= S[S_CLOSE, i] / pre
                     S[S_DPS, i] = 0.0
                     S[S_BONUS, i] = 1.0
-            upf, dnf = _limit_fraction(
-                board[i], st[tt, i], reform[tt], days, nolimit[i], old_ipo[i]
-            )
-            if np.isfinite(upf):
-                up = _r2(pre * (1.0 + upf))
-                dn = max(_r2(pre * (1.0 - dnf)), 0.01)
-            else:
-                up = np.nan
-                dn = np.nan
+            upf, dnf = limit_fraction(board[i], st[tt, i], reform[tt], days, nolimit[i], old_ipo[i])
+            up, dn = limit_prices(pre, upf, dnf)
             # planted expected return
             drift = prem[0] * S[S_SUM20, i] + prem[1] * (S[S_SUM250, i] - S[S_SUM20, i])
             if s_mv > 0 and np.isfinite(lmv[i]):

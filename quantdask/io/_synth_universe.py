@@ -13,16 +13,17 @@ import pandas as pd
 
 from quantdask.io import schema
 from quantdask.io.calendar import trading_calendar
+from quantdask.kernels import limits
+from quantdask.kernels.limits import BOARD_NAMES, BSE, CHINEXT, MAIN, STAR, nolimit_days
 
-# Board integer codes used by the kernels.
-MAIN, STAR, CHINEXT, BSE = 0, 1, 2, 3
-BOARD_NAMES = ("main", "star", "chinext", "bse")
+# Board integer codes used by the kernels: MAIN, STAR, CHINEXT, BSE and BOARD_NAMES come from
+# the shared limit rules (quantdask.kernels.limits), as do the reform dates below.
 
 STAR_START = pd.Timestamp("2019-07-22")
 CHINEXT_START = pd.Timestamp("2009-10-30")
-CHINEXT_REFORM = pd.Timestamp("2020-08-24")
+CHINEXT_REFORM = pd.Timestamp(limits.CHINEXT_REFORM)
 BSE_START = pd.Timestamp("2021-11-15")
-MAIN_REGISTRATION = pd.Timestamp("2023-04-10")
+MAIN_REGISTRATION = pd.Timestamp(limits.MAIN_REGISTRATION)
 SW2021_RECLASS = pd.Timestamp("2021-12-13")
 FIRST_LISTING = pd.Timestamp("1990-12-19")
 
@@ -291,13 +292,8 @@ def build_universe(
     list_pos = list_pos[order]
     board = board[order]
     exch = exch[order]
-    ld = pd.DatetimeIndex(list_date)
 
-    nolimit = np.zeros(n, dtype=np.int64)
-    nolimit[board == STAR] = 5
-    nolimit[(board == CHINEXT) & (ld >= CHINEXT_REFORM)] = 5
-    nolimit[(board == MAIN) & (ld >= MAIN_REGISTRATION)] = 5
-    nolimit[board == BSE] = 1
+    nolimit = nolimit_days(board, list_date)
     old_ipo = nolimit == 0
 
     quality = rng.standard_normal(n)
