@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from quantdask.factors.registry import LEVELS, Factor, factor
+from quantdask.factors.registry import (
+    LEVELS,
+    UNBOUNDED,
+    Factor,
+    check_inputs,
+    factor,
+    format_lookback,
+)
 from quantdask.io import schema
 from quantdask.io.store import MarketLike, as_market, atomic_directory, zarr_quiet
 
@@ -140,10 +147,14 @@ def compute(
     xarray.Dataset
         One lazy variable per factor, named canonically (``close_vs_ma_20``), on the trading
         dates in ``[start, end]``. Each variable's attrs hold ``factor``, ``params`` (JSON)
-        and ``lookback``.
+        and ``lookback`` (an int, or the string ``"unbounded"`` for expanding windows).
 
     Raises
     ------
+    MissingInputError
+        If the market lacks inputs some factors declare (a ``ValueError``); the message
+        names every missing input of every factor, and why (absent node or field, or a
+        field the store records as not provided, see :mod:`quantdask.factors.inputs`).
     ValueError
         Unknown level, a factor that does not support the level, or an empty date range.
 
@@ -164,6 +175,7 @@ def compute(
             raise ValueError(
                 f"factor {f.name!r} supports level(s) {', '.join(f.level)}, not {level!r}"
             )
+    check_inputs(tree, flist, level=level)
     dates = _calendar(tree, level)
     i0, i1 = date_range_positions(dates, start, end)
     first, last = dates[i0], dates[i1]
@@ -179,7 +191,7 @@ def compute(
             **da.attrs,
             "factor": f.name,
             "params": json.dumps(f.params, default=str),
-            "lookback": int(min(f.lookback, np.iinfo(np.int64).max)),
+            "lookback": format_lookback(f.lookback) if f.lookback >= UNBOUNDED else f.lookback,
         }
         out[f.variable] = da
     return xr.Dataset(out)

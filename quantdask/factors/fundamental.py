@@ -62,6 +62,27 @@ _DICKINSON: dict[tuple[bool, bool, bool], int] = {
 # ----------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------
+def _fund(*items: str) -> tuple[str, ...]:
+    """Declared inputs: the traded mask, the fundamentals node and the statement items.
+
+    An item with a ``/`` is a path as it is (``"daily/total_mv"``); optional items (filled
+    with 0 when missing) are not declared.
+    """
+    paths = [i if "/" in i else f"fundamentals/{i}" for i in items]
+    return ("daily/close", "fundamentals", *paths)
+
+
+def _by_source(daily_field: str, item: str):
+    """Inputs of a factor with ``source="daily"`` (vendor field) or ``"statements"``."""
+
+    def inputs(*, source: str = "daily", **_: object) -> tuple[str, ...]:
+        if source == "statements":
+            return _fund(item, "daily/total_mv")
+        return ("daily/close", f"daily/{daily_field}")
+
+    return inputs
+
+
 def _traded(market: xr.DataTree) -> xr.DataArray:
     return market["daily"]["close"].notnull()
 
@@ -162,7 +183,7 @@ def _group_sum_np(x: np.ndarray, g: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------
 # valuation and quality
 # ----------------------------------------------------------------------------------------
-@register_factor("roe_ttm")
+@register_factor("roe_ttm", inputs=_fund("n_income_attr_p", "total_hldr_eqy"))
 def roe_ttm(market: xr.DataTree) -> xr.DataArray:
     """Return on equity, TTM: TTM net profit attributable to parent / latest equity.
 
@@ -176,7 +197,7 @@ def roe_ttm(market: xr.DataTree) -> xr.DataArray:
     )
 
 
-@register_factor("dividend_yield")
+@register_factor("dividend_yield", inputs=_by_source("dv_ttm", "div_cash"))
 def dividend_yield(market: xr.DataTree, *, source: str = "daily") -> xr.DataArray:
     """Dividend yield TTM, in %.
 
@@ -199,7 +220,7 @@ def dividend_yield(market: xr.DataTree, *, source: str = "daily") -> xr.DataArra
     return _mask(market, out, "dividend_yield")
 
 
-@register_factor("debt_to_asset")
+@register_factor("debt_to_asset", inputs=_fund("total_liab", "total_assets"))
 def debt_to_asset(market: xr.DataTree) -> xr.DataArray:
     """Debt-to-asset ratio: latest total liabilities / total assets.
 
@@ -211,7 +232,7 @@ def debt_to_asset(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, out, "debt_to_asset")
 
 
-@register_factor("ocf_to_revenue")
+@register_factor("ocf_to_revenue", inputs=_fund("n_cashflow_act", "revenue"))
 def ocf_to_revenue(market: xr.DataTree) -> xr.DataArray:
     """Operating cash flow / revenue, both TTM.
 
@@ -223,7 +244,7 @@ def ocf_to_revenue(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, out, "ocf_to_revenue")
 
 
-@register_factor("labour_productivity")
+@register_factor("labour_productivity", inputs=_fund("revenue", "employees"))
 def labour_productivity(market: xr.DataTree) -> xr.DataArray:
     """Revenue per employee: TTM revenue (CNY) / latest reported head count.
 
@@ -252,7 +273,7 @@ def _check_tax(tax_rate: float) -> float:
     return float(tax_rate)
 
 
-@register_factor("roic")
+@register_factor("roic", inputs=_fund("ebit", "total_hldr_eqy", "total_liab"))
 def roic(market: xr.DataTree, *, tax_rate: float = 0.25) -> xr.DataArray:
     """Return on invested capital: EBIT TTM * (1 - tax_rate) / invested capital.
 
@@ -270,7 +291,7 @@ def roic(market: xr.DataTree, *, tax_rate: float = 0.25) -> xr.DataArray:
     return _mask(market, _roic(market, 0, _check_tax(tax_rate)), "roic")
 
 
-@register_factor("roic_change")
+@register_factor("roic_change", inputs=_fund("ebit", "total_hldr_eqy", "total_liab"))
 def roic_change(market: xr.DataTree, *, periods: int = 4, tax_rate: float = 0.25) -> xr.DataArray:
     """Change of ROIC between the latest report and ``periods`` quarters earlier.
 
@@ -287,7 +308,7 @@ def _gross_margin(market: xr.DataTree, lag: int) -> xr.DataArray:
     return _div(rev - _ttm(market, "oper_cost", lag), rev)
 
 
-@register_factor("gross_margin")
+@register_factor("gross_margin", inputs=_fund("revenue", "oper_cost"))
 def gross_margin(market: xr.DataTree) -> xr.DataArray:
     """Gross margin TTM: (revenue - operating cost) / revenue, both TTM.
 
@@ -298,7 +319,7 @@ def gross_margin(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, _gross_margin(market, 0), "gross_margin")
 
 
-@register_factor("gross_margin_change")
+@register_factor("gross_margin_change", inputs=_fund("revenue", "oper_cost"))
 def gross_margin_change(market: xr.DataTree, *, periods: int = 4) -> xr.DataArray:
     """Change of TTM gross margin versus ``periods`` quarters earlier (default a year).
 
@@ -311,7 +332,7 @@ def gross_margin_change(market: xr.DataTree, *, periods: int = 4) -> xr.DataArra
     return _mask(market, out, "gross_margin_change")
 
 
-@register_factor("ebit_ttm_growth")
+@register_factor("ebit_ttm_growth", inputs=_fund("ebit"))
 def ebit_ttm_growth(market: xr.DataTree) -> xr.DataArray:
     """Year-on-year growth of EBIT TTM: (EBIT_TTM(P) - EBIT_TTM(P-4)) / |EBIT_TTM(P-4)|.
 
@@ -323,7 +344,7 @@ def ebit_ttm_growth(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, _growth(now, before), "ebit_ttm_growth")
 
 
-@register_factor("net_profit_growth")
+@register_factor("net_profit_growth", inputs=_fund("n_income_attr_p"))
 def net_profit_growth(market: xr.DataTree, *, kind: str = "ttm") -> xr.DataArray:
     """Year-on-year growth of net profit attributable to the parent.
 
@@ -347,7 +368,7 @@ def _rd_to_revenue(market: xr.DataTree) -> xr.DataArray:
     return _div(_ttm(market, "rd_exp"), _ttm(market, "revenue"))
 
 
-@register_factor("rd_to_revenue")
+@register_factor("rd_to_revenue", inputs=_fund("rd_exp", "revenue"))
 def rd_to_revenue(market: xr.DataTree) -> xr.DataArray:
     """R&D expense / revenue, both TTM.
 
@@ -359,7 +380,7 @@ def rd_to_revenue(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, _rd_to_revenue(market), "rd_to_revenue")
 
 
-@register_factor("rd_intensity")
+@register_factor("rd_intensity", inputs=_fund("rd_exp", "revenue"))
 def rd_intensity(market: xr.DataTree) -> xr.DataArray:
     """R&D intensity: R&D expense TTM / revenue TTM (industry-chain study factor).
 
@@ -370,7 +391,7 @@ def rd_intensity(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, _rd_to_revenue(market), "rd_intensity")
 
 
-@register_factor("rd_staff_share")
+@register_factor("rd_staff_share", inputs=_fund("rd_staff", "employees"))
 def rd_staff_share(market: xr.DataTree) -> xr.DataArray:
     """R&D staff / employees (latest reported head counts, usually annual).
 
@@ -382,7 +403,7 @@ def rd_staff_share(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, out, "rd_staff_share")
 
 
-@register_factor("rd_to_mcap")
+@register_factor("rd_to_mcap", inputs=_fund("rd_exp", "daily/total_mv"))
 def rd_to_mcap(market: xr.DataTree) -> xr.DataArray:
     """R&D expense TTM / total market value (both in CNY).
 
@@ -399,7 +420,7 @@ def _ratio_change(market: xr.DataTree, num: str, den: str, periods: int) -> xr.D
     return _div(n0, d0) - _div(n1, d1)
 
 
-@register_factor("admin_exp_ratio_change")
+@register_factor("admin_exp_ratio_change", inputs=_fund("admin_exp", "revenue"))
 def admin_exp_ratio_change(market: xr.DataTree, *, periods: int = 4) -> xr.DataArray:
     """Change of the management (administrative) expense ratio, admin_exp TTM / revenue TTM.
 
@@ -415,7 +436,7 @@ def _receivables_turnover(market: xr.DataTree, lag: int) -> xr.DataArray:
     return _div(_ttm(market, "revenue", lag), _val(market, "accounts_receiv", lag))
 
 
-@register_factor("receivables_turnover")
+@register_factor("receivables_turnover", inputs=_fund("revenue", "accounts_receiv"))
 def receivables_turnover(market: xr.DataTree) -> xr.DataArray:
     """Accounts-receivable turnover: revenue TTM / latest accounts receivable.
 
@@ -426,7 +447,7 @@ def receivables_turnover(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, _receivables_turnover(market, 0), "receivables_turnover")
 
 
-@register_factor("receivables_turnover_change")
+@register_factor("receivables_turnover_change", inputs=_fund("revenue", "accounts_receiv"))
 def receivables_turnover_change(market: xr.DataTree, *, periods: int = 4) -> xr.DataArray:
     """Change of receivables turnover versus ``periods`` quarters earlier.
 
@@ -439,7 +460,7 @@ def receivables_turnover_change(market: xr.DataTree, *, periods: int = 4) -> xr.
     return _mask(market, out, "receivables_turnover_change")
 
 
-@register_factor("ps_ttm")
+@register_factor("ps_ttm", inputs=_by_source("ps_ttm", "revenue"))
 def ps_ttm(market: xr.DataTree, *, source: str = "daily") -> xr.DataArray:
     """Price-to-sales TTM.
 
@@ -489,7 +510,7 @@ def cs_residual(y: xr.DataArray, x: xr.DataArray) -> xr.DataArray:
     return (ym - beta * xm).where(n >= 3)
 
 
-@register_factor("pb_roe_residual")
+@register_factor("pb_roe_residual", inputs=_fund("daily/pb", "n_income_attr_p", "total_hldr_eqy"))
 def pb_roe_residual(market: xr.DataTree) -> xr.DataArray:
     """PB-ROE residual: residual of the per-date regression of log(P/B) on ROE TTM.
 
@@ -505,7 +526,7 @@ def pb_roe_residual(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, cs_residual(logpb.where(traded), roe.where(traded)), "pb_roe_residual")
 
 
-@register_factor("customer_concentration")
+@register_factor("customer_concentration", inputs=_fund("top5_customer_share"))
 def customer_concentration(market: xr.DataTree) -> xr.DataArray:
     """Top-5 customers' share of revenue (latest reported, as in the store: a fraction).
 
@@ -518,7 +539,7 @@ def customer_concentration(market: xr.DataTree) -> xr.DataArray:
     )
 
 
-@register_factor("supplier_concentration")
+@register_factor("supplier_concentration", inputs=_fund("top5_supplier_share"))
 def supplier_concentration(market: xr.DataTree) -> xr.DataArray:
     """Top-5 suppliers' share of purchases (latest reported).
 
@@ -531,7 +552,7 @@ def supplier_concentration(market: xr.DataTree) -> xr.DataArray:
     )
 
 
-@register_factor("market_share")
+@register_factor("market_share", inputs=_fund("revenue", "daily/industry"))
 def market_share(market: xr.DataTree) -> xr.DataArray:
     """Revenue share within the industry: revenue TTM / total revenue TTM of the industry.
 
@@ -547,7 +568,7 @@ def market_share(market: xr.DataTree) -> xr.DataArray:
     return _mask(market, rev / total, "market_share")
 
 
-@register_factor("adv_receipts_growth")
+@register_factor("adv_receipts_growth", inputs=_fund())
 def adv_receipts_growth(market: xr.DataTree) -> xr.DataArray:
     """YoY growth of advance receipts + contract liabilities.
 
@@ -575,7 +596,7 @@ def _tangible_to_liab(market: xr.DataTree, lag: int) -> xr.DataArray:
     return _div(tangible, _val(market, "total_liab", lag))
 
 
-@register_factor("tangible_to_liab_change")
+@register_factor("tangible_to_liab_change", inputs=_fund("total_assets", "total_liab"))
 def tangible_to_liab_change(market: xr.DataTree, *, periods: int = 4) -> xr.DataArray:
     """Change of tangible assets / total liabilities versus ``periods`` quarters earlier.
 
@@ -593,7 +614,7 @@ def _item_change(market: xr.DataTree, item: str, periods: int, name: str) -> xr.
     return _mask(market, now - before, name)
 
 
-@register_factor("capital_adequacy_change")
+@register_factor("capital_adequacy_change", inputs=_fund("capital_adequacy"))
 def capital_adequacy_change(market: xr.DataTree, *, periods: int = 4) -> xr.DataArray:
     """Change of the capital adequacy ratio (banks) versus ``periods`` quarters earlier.
 
@@ -604,7 +625,7 @@ def capital_adequacy_change(market: xr.DataTree, *, periods: int = 4) -> xr.Data
     return _item_change(market, "capital_adequacy", periods, "capital_adequacy_change")
 
 
-@register_factor("provision_coverage_change")
+@register_factor("provision_coverage_change", inputs=_fund("provision_coverage"))
 def provision_coverage_change(market: xr.DataTree, *, periods: int = 4) -> xr.DataArray:
     """Change of the provision coverage ratio (banks) versus ``periods`` quarters earlier.
 
@@ -615,7 +636,7 @@ def provision_coverage_change(market: xr.DataTree, *, periods: int = 4) -> xr.Da
     return _item_change(market, "provision_coverage", periods, "provision_coverage_change")
 
 
-@register_factor("capacity_expansion")
+@register_factor("capacity_expansion", inputs=_fund("fix_assets"))
 def capacity_expansion(market: xr.DataTree, *, periods: int = 4) -> xr.DataArray:
     """Capacity expansion: growth of fixed assets + construction in progress over a year.
 
@@ -659,7 +680,9 @@ def lifecycle_codes(cfo: np.ndarray, cfi: np.ndarray, cff: np.ndarray) -> np.nda
     return np.where(np.isfinite(cfo) & np.isfinite(cfi) & np.isfinite(cff), out, np.nan)
 
 
-@register_factor("lifecycle")
+@register_factor(
+    "lifecycle", inputs=_fund("n_cashflow_act", "n_cashflow_inv_act", "n_cash_flows_fnc_act")
+)
 def lifecycle(market: xr.DataTree) -> xr.DataArray:
     """Company life-cycle stage (Dickinson 2011) from the signs of TTM cash flows.
 
@@ -738,7 +761,7 @@ def _register_user_panel(name: str, summary: str, absolute: bool = False) -> Non
         + (", absolute value taken" if absolute else "")
         + ". Lookback 0; look-ahead only if the panel itself has it."
     )
-    register_factor(name, doc=doc)(func)
+    register_factor(name, doc=doc, inputs=("daily/close",))(func)
 
 
 _register_user_panel("patents", "Patents held (user-supplied panel).")

@@ -52,6 +52,26 @@ ALL_MIN_PERIODS = YEAR
 # --------------------------------------------------------------------------------------
 
 
+def _inputs(asset: tuple[str, ...], index: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Declared inputs per level (checked by ``compute`` before the factor runs)."""
+    return {"asset": asset, "index": index}
+
+
+def _prices(*fields: str) -> dict[str, tuple[str, ...]]:
+    """Inputs of a price factor: adjusted stock prices, or index points."""
+    return _inputs(
+        (*(f"daily/{f}" for f in fields), "daily/adj_factor"), tuple(f"index/{f}" for f in fields)
+    )
+
+
+def _same_field(field: str, *extra: str) -> dict[str, tuple[str, ...]]:
+    """Inputs of a factor reading the same field from the level's node."""
+    return _inputs((f"daily/{field}", *extra), (f"index/{field}", *extra))
+
+
+_RETURNS = _inputs(("daily/close", "daily/pre_close"), ("index/close", "index/pre_close"))
+
+
 def _node(market: xr.DataTree, level: str) -> xr.Dataset:
     name = "daily" if level == "asset" else "index"
     if name not in market.children:
@@ -133,7 +153,10 @@ def _cgb_10y(market: xr.DataTree) -> xr.DataArray:
 
 
 @register_factor(
-    "close_vs_ma", lookback=lambda window: _window(window, "close_vs_ma") - 1, level=BOTH
+    "close_vs_ma",
+    lookback=lambda window: _window(window, "close_vs_ma") - 1,
+    level=BOTH,
+    inputs=_prices("close"),
 )
 def close_vs_ma(market: xr.DataTree, *, window: int = 20, level: str = "asset") -> xr.DataArray:
     """Close vs its moving average, ``(C - MA_n) / MA_n * 100`` (in %).
@@ -156,7 +179,10 @@ def close_vs_ma(market: xr.DataTree, *, window: int = 20, level: str = "asset") 
 
 
 @register_factor(
-    "close_vs_high", lookback=lambda window: _window(window, "close_vs_high") - 1, level=BOTH
+    "close_vs_high",
+    lookback=lambda window: _window(window, "close_vs_high") - 1,
+    level=BOTH,
+    inputs=_prices("close", "high"),
 )
 def close_vs_high(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
     """Close vs the highest high of the window, ``(C - max(H, n)) / max(H, n) * 100`` (in %).
@@ -179,7 +205,10 @@ def close_vs_high(market: xr.DataTree, *, window: int = YEAR, level: str = "asse
 
 
 @register_factor(
-    "close_vs_low", lookback=lambda window: _window(window, "close_vs_low") - 1, level=BOTH
+    "close_vs_low",
+    lookback=lambda window: _window(window, "close_vs_low") - 1,
+    level=BOTH,
+    inputs=_prices("close", "low"),
 )
 def close_vs_low(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
     """Close vs the lowest low of the window, ``(C - min(L, n)) / min(L, n) * 100`` (in %).
@@ -210,7 +239,7 @@ def _streak_lookback(freq: str) -> int:
     return UNBOUNDED
 
 
-@register_factor("streak", lookback=_streak_lookback, level=BOTH)
+@register_factor("streak", lookback=_streak_lookback, level=BOTH, inputs=_RETURNS)
 def streak(market: xr.DataTree, *, freq: str = "D", level: str = "asset") -> xr.DataArray:
     """Signed up/down streak of daily, weekly, monthly, quarterly or yearly bars.
 
@@ -249,7 +278,7 @@ def _moment_vs_lookback(name: str):
     return lambda window: _window(window, name) - 1 + FIVE_YEARS - 1
 
 
-@register_factor("ret_skew", lookback=_moment_lookback("ret_skew"), level=BOTH)
+@register_factor("ret_skew", lookback=_moment_lookback("ret_skew"), level=BOTH, inputs=_RETURNS)
 def ret_skew(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
     """Skewness of daily returns over the window.
 
@@ -269,7 +298,7 @@ def ret_skew(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -
     return ts_skew(_returns(market, level), window=window)
 
 
-@register_factor("ret_kurt", lookback=_moment_lookback("ret_kurt"), level=BOTH)
+@register_factor("ret_kurt", lookback=_moment_lookback("ret_kurt"), level=BOTH, inputs=_RETURNS)
 def ret_kurt(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
     """Excess kurtosis (kurtosis minus 3) of daily returns over the window.
 
@@ -288,7 +317,9 @@ def ret_kurt(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -
     return ts_kurt(_returns(market, level), window=window)
 
 
-@register_factor("ret_skew_vs_5y", lookback=_moment_vs_lookback("ret_skew_vs_5y"), level=BOTH)
+@register_factor(
+    "ret_skew_vs_5y", lookback=_moment_vs_lookback("ret_skew_vs_5y"), level=BOTH, inputs=_RETURNS
+)
 def ret_skew_vs_5y(
     market: xr.DataTree, *, window: int = YEAR, level: str = "asset"
 ) -> xr.DataArray:
@@ -310,7 +341,9 @@ def ret_skew_vs_5y(
     return s - ts_mean(s, window=FIVE_YEARS)
 
 
-@register_factor("ret_kurt_vs_5y", lookback=_moment_vs_lookback("ret_kurt_vs_5y"), level=BOTH)
+@register_factor(
+    "ret_kurt_vs_5y", lookback=_moment_vs_lookback("ret_kurt_vs_5y"), level=BOTH, inputs=_RETURNS
+)
 def ret_kurt_vs_5y(
     market: xr.DataTree, *, window: int = YEAR, level: str = "asset"
 ) -> xr.DataArray:
@@ -336,7 +369,13 @@ def ret_kurt_vs_5y(
 # --------------------------------------------------------------------------------------
 
 
-@register_factor("turnover", level=BOTH)
+@register_factor(
+    "turnover",
+    level=BOTH,
+    inputs=_inputs(
+        ("daily/turnover_rate",), ("index/weight", "daily/float_share", "daily/turnover_rate")
+    ),
+)
 def turnover(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
     """Turnover rate, in % of float shares.
 
@@ -372,7 +411,9 @@ def _all_share_amount(market: xr.DataTree) -> xr.DataArray:
     return amount.sel(index=ALL_SHARE, drop=True)
 
 
-@register_factor("amount_share", level=BOTH)
+@register_factor(
+    "amount_share", level=BOTH, inputs=_same_field("amount", f"index/amount[{ALL_SHARE}]")
+)
 def amount_share(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
     """Traded amount as a share of the whole market's (CSI All Share 000985.CSI), in %.
 
@@ -395,7 +436,7 @@ def amount_share(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
 # --------------------------------------------------------------------------------------
 
 
-@register_factor("pe_ttm", level=BOTH)
+@register_factor("pe_ttm", level=BOTH, inputs=_same_field("pe_ttm"))
 def pe_ttm(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
     """Price / trailing-12-month earnings (``pe_ttm`` of the store).
 
@@ -413,7 +454,10 @@ def pe_ttm(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
 
 
 @register_factor(
-    "pe_ttm_pct", lookback=lambda window: _pct_lookback(window, "pe_ttm_pct"), level=BOTH
+    "pe_ttm_pct",
+    lookback=lambda window: _pct_lookback(window, "pe_ttm_pct"),
+    level=BOTH,
+    inputs=_same_field("pe_ttm"),
 )
 def pe_ttm_pct(
     market: xr.DataTree, *, window: int | str = YEAR, level: str = "asset"
@@ -436,7 +480,7 @@ def pe_ttm_pct(
     return _percentile(_field(market, level, "pe_ttm"), window, "pe_ttm_pct")
 
 
-@register_factor("dv_ttm", level=BOTH)
+@register_factor("dv_ttm", level=BOTH, inputs=_same_field("dv_ttm"))
 def dv_ttm(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
     """Trailing-12-month cash dividend yield, in % (``dv_ttm`` of the store).
 
@@ -454,7 +498,10 @@ def dv_ttm(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
 
 
 @register_factor(
-    "dv_ttm_pct", lookback=lambda window: _pct_lookback(window, "dv_ttm_pct"), level=BOTH
+    "dv_ttm_pct",
+    lookback=lambda window: _pct_lookback(window, "dv_ttm_pct"),
+    level=BOTH,
+    inputs=_same_field("dv_ttm"),
 )
 def dv_ttm_pct(
     market: xr.DataTree, *, window: int | str = YEAR, level: str = "asset"
@@ -475,7 +522,9 @@ def dv_ttm_pct(
     return _percentile(_field(market, level, "dv_ttm"), window, "dv_ttm_pct")
 
 
-@register_factor("below_book_ratio", level=BOTH)
+@register_factor(
+    "below_book_ratio", level=BOTH, inputs=_inputs(("daily/pb",), ("daily/pb", "index/weight"))
+)
 def below_book_ratio(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
     """Share of constituents trading below book value (``0 < P/B < 1``), in %.
 
@@ -508,7 +557,10 @@ def below_book_ratio(market: xr.DataTree, *, level: str = "asset") -> xr.DataArr
 # --------------------------------------------------------------------------------------
 
 
-@register_factor("risk_premium", lookback=YIELD_FFILL_LIMIT, level=BOTH)
+_RP = _same_field("pe_ttm", "macro/cgb_10y")
+
+
+@register_factor("risk_premium", lookback=YIELD_FFILL_LIMIT, level=BOTH, inputs=_RP)
 def risk_premium(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
     """Equity-bond yield gap ``100 / PE_TTM - cgb_10y``, in %.
 
@@ -531,7 +583,7 @@ def _rp_pct_lookback(window: object) -> int:
     return YIELD_FFILL_LIMIT + _window(window, "risk_premium_pct") - 1
 
 
-@register_factor("risk_premium_pct", lookback=_rp_pct_lookback, level=BOTH)
+@register_factor("risk_premium_pct", lookback=_rp_pct_lookback, level=BOTH, inputs=_RP)
 def risk_premium_pct(
     market: xr.DataTree, *, window: int = FIVE_YEARS, level: str = "asset"
 ) -> xr.DataArray:
@@ -557,7 +609,7 @@ def _band_lookback(k: float) -> int:
     return YIELD_FFILL_LIMIT + YEAR - 1
 
 
-@register_factor("risk_premium_band", lookback=_band_lookback, level=BOTH)
+@register_factor("risk_premium_band", lookback=_band_lookback, level=BOTH, inputs=_RP)
 def risk_premium_band(market: xr.DataTree, *, k: float = 1, level: str = "asset") -> xr.DataArray:
     """Band of the last year's risk premium: ``mean + k * std`` over 250 days, in %.
 
@@ -583,6 +635,7 @@ def risk_premium_band(market: xr.DataTree, *, k: float = 1, level: str = "asset"
     "equity_bond_signal",
     lookback=lambda window: YIELD_FFILL_LIMIT + _window(window, "equity_bond_signal") - 1,
     level=BOTH,
+    inputs=_RP,
 )
 def equity_bond_signal(
     market: xr.DataTree, *, window: int = FIVE_YEARS, level: str = "asset"

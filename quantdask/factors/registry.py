@@ -36,6 +36,8 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from quantdask.factors.inputs import MissingInputError, check_path, missing_inputs
+
 #: Lookback meaning "all history before the start" (an expanding window).
 UNBOUNDED: int = 2**62
 
@@ -44,6 +46,28 @@ LEVELS: tuple[str, ...] = ("asset", "index")
 
 FactorFunc = Callable[..., xr.DataArray]
 Lookback = int | Callable[..., int]
+Inputs = Iterable[str] | Mapping[str, Iterable[str]] | Callable[..., Iterable[str]] | None
+
+
+def format_lookback(lookback: int) -> str:
+    """A lookback as shown to people: ``"19"``, or ``"unbounded"`` for :data:`UNBOUNDED`.
+
+    Parameters
+    ----------
+    lookback : int
+        Trading days of history (``>= UNBOUNDED`` means all history).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from quantdask.factors.registry import UNBOUNDED, format_lookback
+    >>> format_lookback(19), format_lookback(UNBOUNDED)
+    ('19', 'unbounded')
+    """
+    return "unbounded" if lookback >= UNBOUNDED else str(int(lookback))
 
 
 @dataclass(frozen=True)
@@ -68,6 +92,10 @@ class FactorSpec:
         signature order.
     takes_level : bool
         Whether ``func`` accepts the keyword-only ``level`` argument.
+    inputs : iterable, mapping, callable or None
+        Stored fields the factor reads (:mod:`quantdask.factors.inputs` paths such as
+        ``"daily/close"``): one list for every level, a mapping level -> list, or a callable
+        ``(level=..., **params) -> list``; None when undeclared (nothing is checked).
     """
 
     name: str
@@ -77,6 +105,20 @@ class FactorSpec:
     doc: str
     defaults: dict[str, Any] = field(default_factory=dict)
     takes_level: bool = False
+    inputs: Inputs = None
+
+    def inputs_for(self, params: Mapping[str, Any], level: str) -> tuple[str, ...]:
+        """The declared input paths for bound parameters at ``level`` (empty if undeclared)."""
+        spec = self.inputs
+        if spec is None:
+            return ()
+        if callable(spec):
+            paths = spec(level=level, **params)
+        elif isinstance(spec, Mapping):
+            paths = spec.get(level, ())
+        else:
+            paths = spec
+        return tuple(check_path(p) for p in paths)
 
     def lookback_for(self, params: Mapping[str, Any]) -> int:
         """Evaluate the lookback for bound parameters (validating the result)."""
@@ -126,6 +168,7 @@ def register_factor(
     level: Iterable[str] | str = ("asset",),
     doc: str | None = None,
     override: bool = False,
+    inputs: Inputs = None,
 ) -> Callable[[FactorFunc], FactorFunc]:
     """Register a factor function under ``name`` (decorator).
 
@@ -145,6 +188,14 @@ def register_factor(
         Documentation; defaults to the function's docstring.
     override : bool, default False
         Replace an existing factor of the same name instead of raising.
+    inputs : iterable of str, mapping or callable, optional
+        The stored fields the factor reads, as paths ``"node/field"`` (``"daily/close"``),
+        ``"node"`` or ``"node/field[label]"`` (:mod:`quantdask.factors.inputs`): one list for
+        every level, a mapping ``{level: [...]}``, or a callable receiving ``level=`` and the
+        bound parameters as keywords. Before evaluating, :func:`quantdask.compute` and
+        :class:`Factor` check them against the market's metadata and raise
+        :class:`~quantdask.factors.inputs.MissingInputError` naming every missing one,
+        instead of returning an all-NaN panel. Undeclared (None): nothing is checked.
 
     Returns
     -------
@@ -183,6 +234,15 @@ def register_factor(
     bad = [lv for lv in levels if lv not in LEVELS]
     if bad or not levels:
         raise ValueError(f"factor {name!r}: level must be a subset of {LEVELS}, got {levels!r}")
+    if inputs is not None and not callable(inputs):
+        groups = dict(inputs) if isinstance(inputs, Mapping) else {"": inputs}
+        for key, group in groups.items():
+            if isinstance(group, str):
+                raise TypeError(
+                    f"factor {name!r}: inputs must be a list of paths, got the string {group!r}"
+                )
+            groups[key] = tuple(check_path(p) for p in group)
+        inputs = groups[""] if "" in groups else groups
     if not (callable(lookback) or (isinstance(lookback, int) and lookback >= 0)) or isinstance(
         lookback, bool
     ):
@@ -210,6 +270,7 @@ def register_factor(
             doc=text,
             defaults=defaults,
             takes_level=takes_level,
+            inputs=inputs,
         )
         return func
 
@@ -316,6 +377,7 @@ class Factor:
         """
         if level not in self.level:
             raise ValueError(f"factor {self.name!r} supports level(s) {self.level}, not {level!r}")
+        check_inputs(market, [self], level=level)
         spec = get_spec(self.name)
         kwargs = dict(self.params)
         if spec.takes_level:
@@ -336,6 +398,21 @@ class Factor:
     def __hash__(self) -> int:
         return hash((self.name, self.variable))
 
+    def inputs(self, level: str = "asset") -> tuple[str, ...]:
+        """The stored fields this factor reads at ``level`` (``"daily/close"``, ...).
+
+        Parameters
+        ----------
+        level : {"asset", "index"}, default "asset"
+
+        Returns
+        -------
+        tuple of str
+            Input paths (:mod:`quantdask.factors.inputs`); empty when the factor declares
+            none (then nothing is checked before it runs).
+        """
+        return get_spec(self.name).inputs_for(self.params, level)
+
     @property
     def summary(self) -> str:
         """The first line of the doc."""
@@ -343,7 +420,10 @@ class Factor:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"Factor({self.name}({args}), lookback={self.lookback}, variable={self.variable!r})"
+        return (
+            f"Factor({self.name}({args}), lookback={format_lookback(self.lookback)}, "
+            f"variable={self.variable!r})"
+        )
 
 
 def factor(name: str | Factor, **params: Any) -> Factor:
@@ -409,6 +489,34 @@ def factor(name: str | Factor, **params: Any) -> Factor:
     )
 
 
+def check_inputs(market: xr.DataTree, factors: Iterable[Factor], *, level: str = "asset") -> None:
+    """Raise if the market lacks any declared input of any of ``factors`` at ``level``.
+
+    Parameters
+    ----------
+    market : xarray.DataTree
+        A market tree.
+    factors : iterable of Factor
+    level : {"asset", "index"}, default "asset"
+
+    Raises
+    ------
+    MissingInputError
+        Naming every missing input of every factor (and why each is missing).
+
+    Notes
+    -----
+    Reads metadata only (:func:`quantdask.factors.inputs.missing_inputs`); no data.
+    """
+    missing = {}
+    for f in factors:
+        gaps = missing_inputs(market, f.inputs(level))
+        if gaps:
+            missing[f.variable] = gaps
+    if missing:
+        raise MissingInputError(missing)
+
+
 def list_factors() -> pd.DataFrame:
     """List the registered factors.
 
@@ -434,7 +542,7 @@ def list_factors() -> pd.DataFrame:
         complete = len(defaults) == len(spec.defaults)
         lookback: int | str | None = spec.lookback_for(defaults) if complete else None
         if lookback is not None and lookback >= UNBOUNDED:
-            lookback = "all"
+            lookback = format_lookback(lookback)
         doc = spec.doc.strip().splitlines()[0] if spec.doc.strip() else ""
         rows.append(
             {
@@ -452,6 +560,9 @@ def list_factors() -> pd.DataFrame:
 
 __all__ = [
     "LEVELS",
+    "MissingInputError",
+    "check_inputs",
+    "format_lookback",
     "UNBOUNDED",
     "Factor",
     "FactorSpec",
