@@ -64,7 +64,12 @@ def test_compute_raises_naming_every_missing_input():
     assert "close_vs_ma_5 needs daily/adj_factor" in text
     assert "risk_premium needs daily/pe_ttm, macro/cgb_10y" in text
     assert "no 'macro' node" in text
-    assert set(err.value.missing) == {"close_vs_ma_5", "close_vs_high_5", "turnover", "risk_premium"}
+    assert set(err.value.missing) == {
+        "close_vs_ma_5",
+        "close_vs_high_5",
+        "turnover",
+        "risk_premium",
+    }
     assert isinstance(err.value, ValueError)
 
 
