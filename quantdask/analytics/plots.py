@@ -26,12 +26,18 @@ def _figure(width: float = 9.0, height: float = 3.2) -> Figure:
     return fig
 
 
-def _log_if_positive(ax) -> None:
-    """Log y-axis when every plotted wealth value is positive (growth reads as slope)."""
+def _log_if_positive(ax) -> str:
+    """Log y-axis when every plotted wealth value is positive (growth reads as slope).
+
+    Returns the scale's description for the title: ``"log scale"``, or ``"linear scale:
+    a wealth path reaches 0"`` when some value is ``<= 0`` (a log axis cannot show it).
+    """
     ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
     ys = [y[np.isfinite(y)] for y in ys]
     if ys and all(y.size == 0 or y.min() > 0 for y in ys):
         ax.set_yscale("log")
+        return "log scale"
+    return "linear scale: a wealth path reaches 0"
 
 
 def figure_to_base64(fig: Figure) -> str:
@@ -63,21 +69,78 @@ def monthly_returns_table(returns: pd.Series) -> pd.DataFrame:
     return table.reindex(columns=range(1, 13))
 
 
-def plot_cumulative(returns: pd.Series, benchmark: pd.Series | None = None) -> str:
-    """Cumulative wealth of the portfolio (and benchmark, and excess when given)."""
+def cumulative_figure(
+    returns: pd.Series,
+    benchmark: pd.Series | None = None,
+    *,
+    ruin_date: pd.Timestamp | None = None,
+) -> Figure:
+    """The figure of :func:`plot_cumulative` (for inspection; not rendered).
+
+    Parameters
+    ----------
+    returns : pandas.Series
+        Daily portfolio returns by date.
+    benchmark : pandas.Series, optional
+        Benchmark daily returns; the benchmark and the excess ``returns - benchmark`` are
+        drawn too.
+    ruin_date : pandas.Timestamp, optional
+        The day the portfolio was ruined (``BacktestResult.ruin_date``): the portfolio and
+        excess lines stop there, and a vertical line labelled "ruined on <date>" marks it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    The y-axis is logarithmic when every drawn wealth value is positive, linear otherwise
+    (a wealth of 0 cannot be drawn on a log axis); the title names the scale used, so a
+    ruin never turns the axis linear silently.
+    """
     fig = _figure()
     ax = fig.add_subplot()
-    ax.plot(returns.index, wealth(returns), label="portfolio", color="C0", lw=1.2)
+    port = returns if ruin_date is None else returns.loc[:ruin_date]
+    ax.plot(port.index, wealth(port), label="portfolio", color="C0", lw=1.2)
     if benchmark is not None:
         b = benchmark.reindex(returns.index)
         ax.plot(b.index, wealth(b), label="benchmark", color="0.4", lw=1.0)
-        ax.plot(b.index, wealth(returns - b), label="excess", color="C2", lw=0.9, ls="--")
+        bp = b.reindex(port.index)
+        ax.plot(bp.index, wealth(port - bp), label="excess", color="C2", lw=0.9, ls="--")
     ax.axhline(1.0, color="0.7", lw=0.6)
-    _log_if_positive(ax)
-    ax.set_title("Cumulative return (growth of 1, log scale)")
+    scale = _log_if_positive(ax)
+    title = f"Cumulative return (growth of 1, {scale})"
+    if ruin_date is not None:
+        day = pd.Timestamp(ruin_date)
+        ax.axvline(day, color="C3", lw=1.0, ls=":")
+        ax.text(
+            day,
+            0.5,
+            f" ruined on {day.date()}",
+            transform=ax.get_xaxis_transform(),
+            color="C3",
+            fontsize=8,
+            ha="left",
+            va="center",
+        )
+        title += f"; ruined on {day.date()}"
+    ax.set_title(title)
     ax.legend(loc="upper left", frameon=False)
     ax.grid(alpha=0.3)
-    return figure_to_base64(fig)
+    return fig
+
+
+def plot_cumulative(
+    returns: pd.Series,
+    benchmark: pd.Series | None = None,
+    *,
+    ruin_date: pd.Timestamp | None = None,
+) -> str:
+    """Cumulative wealth of the portfolio (and benchmark, and excess when given).
+
+    See :func:`cumulative_figure` for the parameters, the scale and the ruin mark.
+    """
+    return figure_to_base64(cumulative_figure(returns, benchmark, ruin_date=ruin_date))
 
 
 def plot_drawdown(returns: pd.Series, benchmark: pd.Series | None = None) -> str:
@@ -178,8 +241,8 @@ def plot_quantile_cumulative(qret: pd.DataFrame, *, label: str = "") -> str:
         color = cmap(k / max(n - 1, 1))
         ax.plot(qret.index, wealth(qret[col]), color=color, lw=1.0, label=f"Q{col}")
     ax.axhline(1.0, color="0.7", lw=0.6)
-    _log_if_positive(ax)
-    ax.set_title(f"Cumulative quantile returns {label} (log scale)".replace("  ", " "))
+    scale = _log_if_positive(ax)
+    ax.set_title(f"Cumulative quantile returns {label} ({scale})".replace("  ", " "))
     ax.legend(loc="upper left", frameon=False, fontsize=8, ncol=min(n, 5))
     ax.grid(alpha=0.3)
     return figure_to_base64(fig)

@@ -220,12 +220,25 @@ def _performance_section(backtest: Any, benchmark: Any) -> str:
         k: (v.date().isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in table.items()
     }
     mtable = pd.DataFrame({"value": pd.Series(rows, dtype=object)})
+    ruin_date = table.get("ruin_date")
+    ruin_note = []
+    if ruin_date is not None:
+        ruin_date = pd.Timestamp(ruin_date)
+        ruin_note = [
+            f'<p class="note" id="ruin">The portfolio was ruined on {ruin_date.date()}: '
+            "it stopped trading there and the metrics cover the dates up to it.</p>"
+        ]
     parts = [
         '<section id="performance">',
         "<h2>Performance</h2>",
         "<h3>Metrics</h3>",
+        *ruin_note,
         _table(mtable, "metrics"),
-        _img(plots.plot_cumulative(returns, bench), "cumulative", "cumulative returns"),
+        _img(
+            plots.plot_cumulative(returns, bench, ruin_date=ruin_date),
+            "cumulative",
+            "cumulative returns",
+        ),
         _img(plots.plot_drawdown(returns, bench), "drawdown", "drawdown"),
         _img(plots.plot_monthly_heatmap(returns), "monthly", "monthly returns heat map"),
         "</section>",
@@ -300,7 +313,9 @@ def tear_sheet(
     scheduler (a distributed client when one is connected). Sections: *Performance*
     (metrics table from :func:`quantdask.metrics` / ``BacktestResult.metrics()``,
     cumulative return vs benchmark, drawdown, monthly return heat map) when a back-test is
-    given; *Factor analysis* (IC summary, IC series with rolling mean, IC histogram,
+    given (a ruined back-test, see :func:`quantdask.backtest`, gets a note "ruined on
+    <date>", metrics on the dates up to the ruin, and the date marked on the cumulative
+    plot, whose title names the scale it uses); *Factor analysis* (IC summary, IC series with rolling mean, IC histogram,
     quantile mean returns, cumulative quantile returns, turnover and rank autocorrelation)
     when a factor is given. Plots are embedded as base64 PNG; the file has no external
     links or assets. Written atomically (temporary file, then rename).

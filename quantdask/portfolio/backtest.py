@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ import xarray as xr
 
 from quantdask.io.store import MarketLike, as_market
 from quantdask.portfolio.costs import NO_COSTS, Costs
-from quantdask.portfolio.metrics import metrics as _metrics
+from quantdask.portfolio.metrics import RuinWarning, _ruin_metrics
 
 Carry = Literal["next_day", "next_rebalance"]
 
@@ -46,18 +47,26 @@ def backtest_kernel(
     min_commission: float,
     both_rate: float,
     stamp: np.ndarray,
-) -> tuple[np.ndarray, ...]:
+    floor: float,
+) -> tuple[Any, ...]:
     """Sequential daily back-test on dense (day x asset) arrays.
 
     Parameters are plain numpy arrays: ``ret`` daily simple returns (NaN = no price),
     ``tradable``/``up_locked``/``down_locked``/``gone`` booleans, ``targets`` (rebalance x
     asset) target weights traded on day ``trade_day[k]`` (increasing), costs as fractions
     (``min_commission`` in units of the initial capital), ``stamp`` the sell-side duty per
-    day. Values are kept in units of the initial capital; the portfolio starts in cash (1).
+    day, ``floor`` the ruin threshold (units of the initial capital). Values are kept in
+    units of the initial capital; the portfolio starts in cash (1).
 
-    Returns ``(values, cash, nav, pre_nav, traded, trade_cost, turnover, cost)``: end-of-day
-    asset values, cash and NAV, the NAV before the day's trades, signed traded value per asset, cost per asset, one-way turnover
-    and total cost as fractions of the pre-trade NAV.
+    Ruin: on the first day whose NAV after the drift is ``<= floor``, or whose orders would
+    leave it ``<= floor`` (those orders are then not executed), the book is frozen: no
+    more drift, trades or costs, the positions count as cash at that day's value, and the
+    NAV stays at ``max(nav, 0)``.
+
+    Returns ``(values, cash, nav, pre_nav, traded, trade_cost, turnover, cost, ruin_day)``:
+    end-of-day asset values, cash and NAV, the NAV before the day's trades, signed traded
+    value per asset, cost per asset, one-way turnover and total cost as fractions of the
+    pre-trade NAV, and the ruin day's position (-1: not ruined).
     """
     n_days, n_assets = ret.shape
     n_reb = targets.shape[0]
@@ -74,10 +83,18 @@ def backtest_kernel(
     pending = np.zeros(n_assets, dtype=np.bool_)
     buy_amt = np.zeros(n_assets)
     buy_fee = np.zeros(n_assets)
+    w_before = np.zeros(n_assets)
     cash = 1.0
     k = 0
     n_pending = 0
+    ruin_day = -1
+    frozen = 0.0
     for d in range(n_days):
+        if ruin_day >= 0:
+            cash_out[d] = frozen
+            nav_out[d] = frozen
+            pre_nav_out[d] = frozen
+            continue
         # 1. drift with the day's returns; delisted holdings become cash at the last price
         for i in range(n_assets):
             if gone[d, i]:
@@ -96,6 +113,14 @@ def backtest_kernel(
         for i in range(n_assets):
             nav += w[i]
         pre_nav_out[d] = nav
+        if nav <= floor:
+            # ruined by the drift: the book cannot pay one order
+            ruin_day = d
+            frozen = nav if nav > 0.0 else 0.0
+            pre_nav_out[d] = frozen
+            cash_out[d] = frozen
+            nav_out[d] = frozen
+            continue
         # 2. a new target replaces all earlier orders
         if k < n_reb and trade_day[k] == d:
             n_pending = 0
@@ -108,6 +133,10 @@ def backtest_kernel(
         # 3. execute the open orders that the day's prices allow: sells, then buys
         day_cost = 0.0
         gross = 0.0
+        cash_before = cash
+        if n_pending > 0:
+            for i in range(n_assets):
+                w_before[i] = w[i]
         if n_pending > 0 and nav > 0.0:
             eps = 1e-12 * nav
             sell_rate = both_rate + stamp[d]
@@ -172,11 +201,37 @@ def backtest_kernel(
             n_pending = 0
         total = cash
         for i in range(n_assets):
-            values[d, i] = w[i]
             total += w[i]
+        if total <= floor:
+            # ruined by the day's orders: they cost more than the book, so they are not
+            # executed; the book is frozen at its pre-trade value
+            for i in range(n_assets):
+                w[i] = w_before[i]
+                traded[d, i] = 0.0
+                trade_cost[d, i] = 0.0
+            cash = cash_before
+            turnover[d] = 0.0
+            cost_out[d] = 0.0
+            ruin_day = d
+            frozen = nav if nav > 0.0 else 0.0
+            cash_out[d] = frozen
+            nav_out[d] = frozen
+            continue
+        for i in range(n_assets):
+            values[d, i] = w[i]
         cash_out[d] = cash
         nav_out[d] = total
-    return values, cash_out, nav_out, pre_nav_out, traded, trade_cost, turnover, cost_out
+    return (
+        values,
+        cash_out,
+        nav_out,
+        pre_nav_out,
+        traded,
+        trade_cost,
+        turnover,
+        cost_out,
+        ruin_day,
+    )
 
 
 @dataclass(frozen=True)
@@ -206,6 +261,10 @@ class BacktestResult:
         One row per executed order: ``date``, ``asset``, ``side`` ("buy"/"sell"),
         ``value`` (traded value as a fraction of the day's pre-trade NAV) and ``cost``
         (same units).
+    ruin_date : pandas.Timestamp or None
+        The day the portfolio was ruined (see :func:`quantdask.backtest`, Notes), None if
+        it never was. From that day on nothing is traded, ``nav`` keeps that day's value
+        (never below 0), ``holdings`` are 0 and ``cash`` is 1; ``returns`` after it are NaN.
     """
 
     returns: pd.Series
@@ -216,6 +275,12 @@ class BacktestResult:
     turnover: pd.Series
     costs: pd.Series
     trades: pd.DataFrame
+    ruin_date: pd.Timestamp | None = None
+
+    @property
+    def ruined(self) -> bool:
+        """True when the portfolio was ruined (:attr:`ruin_date` is set)."""
+        return self.ruin_date is not None
 
     def metrics(self, *, periods_per_year: float = 252, risk_free: float = 0.0) -> dict[str, Any]:
         """Performance metrics of :attr:`returns` against :attr:`benchmark_returns`.
@@ -232,14 +297,30 @@ class BacktestResult:
             :func:`quantdask.metrics` of the returns, the benchmark and the turnover
             (``turnover`` is annualized: mean daily one-way turnover over the return dates,
             so the initial purchase on the first trade date is not counted, times
-            ``periods_per_year``).
+            ``periods_per_year``). A ruined back-test (:attr:`ruin_date`) is measured on
+            the returns up to and including the ruin day, the benchmark and the turnover
+            on the same dates; ``ruined`` and ``ruin_date`` say so.
+
+        Warns
+        -----
+        RuinWarning
+            When the back-test was ruined, naming the ruin date.
         """
-        return _metrics(
-            self.returns,
-            self.benchmark_returns,
+        turnover = self.turnover.iloc[1:] if len(self.turnover) > 1 else self.turnover
+        returns, bench = self.returns, self.benchmark_returns
+        if self.ruin_date is not None:
+            returns = returns.loc[: self.ruin_date]
+            turnover = turnover.loc[: self.ruin_date]
+            if bench is not None:
+                bench = bench.loc[: self.ruin_date]
+        return _ruin_metrics(
+            returns,
+            bench,
             periods_per_year=periods_per_year,
             risk_free=risk_free,
-            turnover=self.turnover.iloc[1:] if len(self.turnover) > 1 else self.turnover,
+            turnover=turnover,
+            ruin_date=self.ruin_date,
+            source="BacktestResult.metrics",
         )
 
 
@@ -345,7 +426,12 @@ def backtest(
     -------
     BacktestResult
         ``returns``, ``benchmark_returns``, ``holdings``, ``cash``, ``nav``, ``turnover``,
-        ``costs``, ``trades`` and ``metrics()``.
+        ``costs``, ``trades``, ``ruin_date``/``ruined`` and ``metrics()``.
+
+    Warns
+    -----
+    RuinWarning
+        When the portfolio is ruined (see Notes), with the date and the NAV.
 
     Raises
     ------
@@ -377,6 +463,16 @@ def backtest(
       in CNY of ``capital * nav``. Buys are sized so that they and their costs fit in the
       cash; rounding up to a minimum commission can leave the cash a few CNY below zero.
     * Positions are fractional (no 100-share lots).
+    * Ruin: the floor is one minimum commission, ``costs.min_commission / costs.capital``
+      of the initial capital (0 without a minimum commission). The portfolio is ruined on
+      the first day whose NAV after the day's drift is at or below the floor (it cannot pay
+      one order), or whose orders would leave it there (their minimum commissions cost
+      more than the book; those orders are then not executed). From that day on it stops:
+      no drift, trades or costs; its positions count as cash at that day's close, so
+      ``nav`` keeps that day's value, never below 0; ``holdings`` are 0 and ``cash`` 1;
+      ``returns`` are NaN after the ruin day. ``ruin_date`` / ``ruined`` on the result
+      say so, a :class:`quantdask.portfolio.RuinWarning` names the date and the NAV, and
+      :meth:`BacktestResult.metrics` covers the dates up to the ruin.
 
     No look-ahead: the holdings and returns up to date ``t`` depend only on the weights of
     rebalance dates up to ``t`` and on market data up to ``t``.
@@ -496,7 +592,8 @@ def backtest(
             else np.zeros(close.shape, dtype=bool)
         )
     both_rate = costs.transfer_fee + costs.slippage_bps * 1e-4
-    values, cash, nav, pre_nav, traded, tcost, turnover, cost = backtest_kernel(
+    floor = float(costs.min_commission / costs.capital)
+    values, cash, nav, pre_nav, traded, tcost, turnover, cost, ruin_day = backtest_kernel(
         np.ascontiguousarray(ret),
         np.ascontiguousarray(tradable),
         np.ascontiguousarray(up_locked),
@@ -509,15 +606,33 @@ def backtest(
         float(costs.min_commission / costs.capital),
         float(both_rate),
         costs.stamp_duty_rates(window),
+        floor,
     )
     date_index = pd.DatetimeIndex(window, name="date")
     nav_s = pd.Series(nav, index=date_index, name="nav")
     # NAV is 1.0 just before the first trade: the first return (day after the first trade)
     # includes the first trade's costs
     prev = np.concatenate([[1.0], nav[1:]])[:-1]
-    returns = pd.Series(nav[1:] / prev - 1.0, index=date_index[1:], name="returns")
     with np.errstate(invalid="ignore", divide="ignore"):
+        ret_v = nav[1:] / prev - 1.0
         weights_eod = np.where(nav[:, None] > 0, values / nav[:, None], 0.0)
+        cash_w = np.where(nav > 0, cash / np.where(nav > 0, nav, 1.0), 1.0)
+    ruin_date = None
+    if ruin_day >= 0:
+        ruin_date = date_index[ruin_day]
+        # the book has stopped: no return after the ruin day
+        ret_v[ruin_day:] = np.nan
+        cash_w[ruin_day:] = 1.0
+        warnings.warn(
+            f"backtest: the portfolio is ruined on {ruin_date.date()}: its NAV "
+            f"({nav[ruin_day]:.6g} of the initial capital, {nav[ruin_day] * costs.capital:.6g} "
+            f"CNY) cannot pay {'its orders' if pre_nav[ruin_day] > floor else 'one order'} "
+            f"(minimum commission {costs.min_commission:g} CNY); it stops trading there, the "
+            "NAV stays at that value and returns after it are NaN",
+            RuinWarning,
+            stacklevel=2,
+        )
+    returns = pd.Series(ret_v, index=date_index[1:], name="returns")
     holdings = xr.DataArray(
         weights_eod,
         dims=("date", "asset"),
@@ -545,9 +660,10 @@ def backtest(
         returns=returns,
         benchmark_returns=bench_s,
         holdings=holdings,
-        cash=pd.Series(cash / nav, index=date_index, name="cash"),
+        cash=pd.Series(cash_w, index=date_index, name="cash"),
         nav=nav_s,
         turnover=pd.Series(turnover, index=date_index, name="turnover"),
         costs=pd.Series(cost, index=date_index, name="costs"),
         trades=trades,
+        ruin_date=ruin_date,
     )

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+class RuinWarning(RuntimeWarning):
+    """A portfolio's wealth reached zero (or could no longer pay one order): it is ruined.
+
+    Warned by :func:`quantdask.backtest` on the ruin day and by :func:`quantdask.metrics` /
+    ``BacktestResult.metrics()``, whose figures then cover the periods up to the ruin only.
+    """
 
 
 def _as_series(x: Any, name: str) -> pd.Series:
@@ -73,6 +82,10 @@ def _calmar(ar: float, mdd: float) -> float:
     return float(ar / abs(mdd)) if mdd < 0 else np.nan
 
 
+def _label(x: Any) -> str:
+    return str(x.date()) if isinstance(x, pd.Timestamp) else str(x)
+
+
 def metrics(
     returns: pd.Series | np.ndarray,
     benchmark: pd.Series | np.ndarray | None = None,
@@ -122,6 +135,13 @@ def metrics(
         ``monthly_win_rate``: share of calendar months (compounded returns, partial months
         included) in which the portfolio's return is strictly above the benchmark's (needs
         a DatetimeIndex, NaN otherwise). With ``turnover``: ``turnover``.
+        ``ruined`` (bool) and ``ruin_date`` (the label of the ruin period, None when not
+        ruined): see Notes.
+
+    Warns
+    -----
+    RuinWarning
+        When the wealth path reaches zero, naming the period.
 
     Raises
     ------
@@ -131,12 +151,47 @@ def metrics(
         If an array benchmark's length differs from ``returns``'s, or
         ``periods_per_year`` is not positive.
 
+    Notes
+    -----
+    Ruin: a return ``<= -1`` takes the wealth ``cumprod(1 + r)`` to zero (or below, which
+    a long-only book with limited liability cannot do); what follows has no meaning as a
+    return on capital. The metrics are then computed on the periods up to and including
+    the first such return (benchmark and turnover on the same periods), ``ruined`` is True,
+    ``ruin_date`` is its label and a :class:`RuinWarning` says so. A back-test ruined
+    before its wealth reaches exactly zero (``BacktestResult.ruin_date``) is handled by
+    ``BacktestResult.metrics()`` the same way.
+
     Examples
     --------
     >>> import pandas as pd
     >>> r = pd.Series([0.01, -0.02, 0.03], index=pd.bdate_range("2024-01-01", periods=3))
     >>> round(metrics(r)["max_drawdown"], 4)
     -0.02
+    """
+    return _ruin_metrics(
+        returns,
+        benchmark,
+        periods_per_year=periods_per_year,
+        risk_free=risk_free,
+        turnover=turnover,
+        ruin_date=None,
+        source="metrics",
+    )
+
+
+def _ruin_metrics(
+    returns: Any,
+    benchmark: Any,
+    *,
+    periods_per_year: float,
+    risk_free: float,
+    turnover: Any,
+    ruin_date: Any,
+    source: str,
+) -> dict[str, Any]:
+    """:func:`metrics` with a ruin date known in advance (a back-test's), or found here.
+
+    ``returns`` (and the benchmark, turnover) must already stop at a given ``ruin_date``.
     """
     if not np.isfinite(periods_per_year) or periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be positive, got {periods_per_year!r}")
@@ -156,6 +211,30 @@ def metrics(
         r, b = r[keep], b[keep]
     else:
         r = r[r.notna()]
+    known = ruin_date is not None
+    if not known:
+        hit = np.flatnonzero(r.to_numpy() <= -1.0)
+        if hit.size:
+            stop = int(hit[0])
+            ruin_date = r.index[stop]
+            r = r.iloc[: stop + 1]
+            if b is not None:
+                b = b.iloc[: stop + 1]
+            if isinstance(turnover, pd.Series) and isinstance(r.index, pd.DatetimeIndex):
+                if isinstance(turnover.index, pd.DatetimeIndex):
+                    turnover = turnover[turnover.index <= ruin_date]
+    if ruin_date is not None:
+        how = (
+            "the portfolio was ruined on"
+            if known
+            else "the wealth cumprod(1 + r) reaches zero (the portfolio is ruined) on"
+        )
+        warnings.warn(
+            f"{source}: {how} {_label(ruin_date)}; the metrics cover the {len(r)} periods "
+            "up to and including that date",
+            RuinWarning,
+            stacklevel=3,
+        )
     rv = r.to_numpy()
     rf = (1.0 + risk_free) ** (1.0 / periods_per_year) - 1.0
     ar = annual_return(rv, periods_per_year)
@@ -174,6 +253,8 @@ def metrics(
         float(wins.mean() / abs(losses.mean())) if len(wins) and len(losses) else np.nan
     )
     out["n_periods"] = len(rv)
+    out["ruined"] = ruin_date is not None
+    out["ruin_date"] = ruin_date
     if b is not None:
         bv = b.to_numpy()
         ev = rv - bv
