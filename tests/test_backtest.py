@@ -531,3 +531,68 @@ def test_matches_plain_python_loop_with_limits_suspensions_costs():
     with np.errstate(invalid="ignore"):
         blocked = susp[reb] | (close[reb] >= up[reb] - 1e-9) | (close[reb] <= down[reb] + 1e-9)
     assert blocked.sum() >= 5
+
+
+# --- the equal-weight benchmark skips listing days -----------------------------------------
+
+
+def _listing_tree(with_list_date):
+    """A and B trade from day 0; C lists on day 2, +300% from its issue price of 10."""
+    nan = np.nan
+    close = np.array(
+        [
+            [10.0, 20.0, nan],
+            [11.0, 19.0, nan],
+            [12.1, 19.0, 40.0],
+            [12.1, 20.9, 44.0],
+            [13.31, 20.9, 44.0],
+        ]
+    )
+    pre = np.array(
+        [
+            [10.0, 20.0, nan],
+            [10.0, 20.0, nan],
+            [11.0, 19.0, 10.0],  # C's pre_close on its listing day is the issue price
+            [12.1, 19.0, 40.0],
+            [12.1, 20.9, 44.0],
+        ]
+    )
+    tree = make_tree(close, pre_close=pre)
+    if not with_list_date:
+        return tree
+    ds = tree["daily"].to_dataset()
+    dates = ds.indexes["date"]
+    ld = pd.DatetimeIndex(["2019-03-01", "2019-03-01", dates[2]]).values.astype("M8[ns]")
+    return xr.DataTree.from_dict({"daily": ds.assign_coords(list_date=("asset", ld))})
+
+
+@pytest.mark.parametrize("with_list_date", [True, False])
+def test_equal_benchmark_excludes_listing_day(with_list_date):
+    tree = _listing_tree(with_list_date)
+    res = qd.backtest(tree, target(tree, {0: [0.5, 0.5, 0.0]}), benchmark="equal")
+    # by hand: day 1 mean(A, B); day 2 (C's listing day) mean(A, B) only; then all three
+    want = [
+        (0.1 + (19 / 20 - 1)) / 2,
+        (0.1 + 0.0) / 2,
+        (0.0 + 0.1 + 0.1) / 3,
+        (0.1 + 0.0 + 0.0) / 3,
+    ]
+    np.testing.assert_allclose(res.benchmark_returns.to_numpy(), want, rtol=1e-12)
+
+
+def test_equal_benchmark_listing_day_before_the_window_and_stock_listed_before_the_store():
+    tree = _listing_tree(True)
+    # the back-test starts after C's listing day: nothing is excluded on day 3 and 4
+    res = qd.backtest(tree, target(tree, {2: [0.5, 0.5, 0.0]}), benchmark="equal")
+    np.testing.assert_allclose(
+        res.benchmark_returns.to_numpy(), [(0.0 + 0.1 + 0.1) / 3, 0.1 / 3], rtol=1e-12
+    )
+    # a stock listed long before the store whose first bar in the store comes late (it
+    # was suspended) is not on its listing day: its first return counts
+    ds = tree["daily"].to_dataset()
+    close = ds["close"].values.copy()
+    close[0, 1] = np.nan
+    ds["close"] = (("date", "asset"), close)
+    late = xr.DataTree.from_dict({"daily": ds})
+    res = qd.backtest(late, target(late, {0: [1.0, 0.0, 0.0]}), benchmark="equal")
+    np.testing.assert_allclose(res.benchmark_returns.iloc[0], (0.1 + (19 / 20 - 1)) / 2)

@@ -341,6 +341,27 @@ def _weights_array(weights: Any) -> xr.DataArray:
     return weights.transpose("date", "asset")
 
 
+def _listing_day(daily: xr.DataTree, close: xr.DataArray, start: pd.Timestamp) -> xr.DataArray:
+    """Lazy (date, asset) mask of each stock's listing day inside ``close``'s window.
+
+    The listing day is the first date with a close on or after the ``list_date``
+    coordinate, for stocks whose ``list_date`` is inside the window (``>= start``); stocks
+    with an earlier or missing ``list_date`` have none in the window. Without a
+    ``list_date`` coordinate it is the first date with a close in the store, found from
+    the store's history before ``start`` and the window.
+    """
+    bar = close.notnull()
+    if "list_date" in daily.coords:
+        listed = daily["list_date"]
+        cand = bar & (close["date"] >= listed)
+        inside = listed >= np.datetime64(start, "ns")  # NaT: False
+    else:
+        cand = bar
+        before = daily["close"].sel(date=slice(None, start - pd.Timedelta(1, "ns")))
+        inside = ~before.notnull().any("date")
+    return cand & (cand.cumsum("date") == 1) & inside
+
+
 def _benchmark_returns(
     benchmark: Any, market: xr.DataTree, dates: pd.DatetimeIndex
 ) -> tuple[str, Any]:
@@ -366,6 +387,7 @@ def _benchmark_returns(
         r = close / daily["pre_close"].sel(sl) - 1.0
         if "suspended" in daily:
             r = r.where(~daily["suspended"].sel(sl).astype(bool))
+        r = r.where(~_listing_day(daily, close, dates[0]))
         return "lazy", r.mean("asset", skipna=True)
     if "index" not in market.children:
         raise ValueError(
@@ -408,8 +430,9 @@ def backtest(
         Trading costs (:class:`quantdask.Costs`). Default: no costs.
     benchmark : str or pandas.Series, optional
         An index code of the store's ``index`` node (``"000300.SH"``), ``"equal"`` (the
-        equal-weight mean return of all stocks traded that day, rebalanced daily), or a
-        Series of daily returns covering the back-test dates.
+        equal-weight mean return of all stocks traded that day, rebalanced daily, without
+        each stock's listing day: see Notes), or a Series of daily returns covering the
+        back-test dates.
     start, end : date-like, optional
         Back-test window: rebalances traded before ``start`` are ignored; the back-test
         stops at ``end`` (default: the store's last date).
@@ -463,6 +486,12 @@ def backtest(
       in CNY of ``capital * nav``. Buys are sized so that they and their costs fit in the
       cash; rounding up to a minimum commission can leave the cash a few CNY below zero.
     * Positions are fractional (no 100-share lots).
+    * The ``"equal"`` benchmark leaves out each stock's listing day, whose return is
+      measured from the issue price, which no one can buy at: the first date with a close
+      on or after the ``list_date`` coordinate (when that is inside the back-test window;
+      a stock listed before the store's first date has no listing day in it), or, in a
+      store without ``list_date``, the stock's first date with a close in the store.
+      Such a stock enters the mean from its second traded day.
     * Ruin: the floor is one minimum commission, ``costs.min_commission / costs.capital``
       of the initial capital (0 without a minimum commission). The portfolio is ruined on
       the first day whose NAV after the day's drift is at or below the floor (it cannot pay
