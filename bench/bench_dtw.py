@@ -8,9 +8,10 @@ Figures:
 
 1. ``qd.dtw_timing`` over every date of one index-like series (random walk, or an index of
    a market store with ``--market PATH --index CODE``, or the real SSE Composite 000001.SH
-   1990-2011 with ``--real [DATA_DIR]``, read in place), window 60, horizon 20, k 10,
-   Sakoe-Chiba radius 6: wall time with LB_Keogh pruning and without (full DTW against
-   every candidate), and the number of full DTW computations each did.
+   1990-2011 with ``--real [DATA_DIR]``, by default from the repository's ``examples/data``),
+   window 60, horizon 20, k 10, Sakoe-Chiba radius 6: wall time with LB_Keogh pruning and
+   without (full DTW against every candidate), and the number of full DTW computations each
+   did.
 2. Per distance, on the same pairs (all pairs of 300 z-scored 60-day windows, radius 6):
    our numba kernel (a compiled loop over the pairs) vs ``dtaidistance.dtw.
    distance_matrix_fast(..., window=7, use_pruning=False, parallel=False)`` (its C loop
@@ -51,7 +52,7 @@ def _all_pairs(x, lo, hi):
 
 def series(days: int, market: str | None, index: str, real: str | None = None) -> pd.Series:
     if real:
-        path = Path(real) / "hikyuu_daily_8_securities_1990_2011.csv"
+        path = Path(real) / "hikyuu_daily_8_securities_1990_2011.csv.gz"
         frame = pd.read_csv(path, usecols=["ts_code", "trade_date", "close"])
         frame = frame[frame["ts_code"] == "000001.SH"]
         close = pd.Series(
@@ -81,7 +82,7 @@ def main() -> None:
     ap.add_argument(
         "--real",
         nargs="?",
-        const=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "real"),
+        const=str(Path(__file__).resolve().parents[1] / "examples" / "data"),
         help="use the real SSE Composite (000001.SH, 1990-2011) from this data directory",
     )
     a = ap.parse_args()

@@ -1,8 +1,7 @@
-"""Shared fixtures: scale switch, real reference data, and small synthetic markets."""
+"""Shared fixtures: scale switch, the repository's real sample data, and small synthetic markets."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -27,10 +26,17 @@ def full_scale(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
-    """The shared real reference data (Apache-2.0), read in place, never copied."""
-    path = Path(os.environ.get("QUANTDASK_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
-    if not path.is_dir():
-        pytest.skip(f"real reference data not found at {path} (set QUANTDASK_REAL_DATA)")
+    """The real A-share sample data carried in ``examples/data`` (Apache-2.0, see its README)."""
+    path = REPO / "examples" / "data"
+    assert (path / "README.md").is_file(), f"the repository's sample data is missing at {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def qlib_fixture_dir() -> Path:
+    """The small qlib Alpha158 fixture carried in ``tests/data/qlib_alpha158``."""
+    path = REPO / "tests" / "data" / "qlib_alpha158"
+    assert (path / "README.md").is_file(), f"the qlib fixture subset is missing at {path}"
     return path
 
 

@@ -778,7 +778,7 @@ def test_real_data_ingest_then_append(real_data_dir, tmp_path):
     report = qd.verify(path)
     assert report.ok, str(report)
     # reference: the raw vendor file pivoted with pandas
-    raw = pd.read_csv(real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv")
+    raw = pd.read_csv(real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv.gz")
     raw["trade_date"] = pd.to_datetime(raw["trade_date"])
     raw = raw[(raw.trade_date >= "2010-01-01") & (raw.trade_date <= "2011-12-31")]
     traded = raw[raw.volume_lots > 0]

@@ -419,7 +419,7 @@ def test_daily_returns() -> None:
 def test_real_prices_vs_references(real_data_dir) -> None:
     """Real index and stock closes (hikyuu, Apache-2.0) with real suspensions and holidays."""
     df = pd.read_csv(
-        real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv", parse_dates=["trade_date"]
+        real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv.gz", parse_dates=["trade_date"]
     )
     close = df.pivot(index="trade_date", columns="ts_code", values="close").loc["2005":]
     x = xr.DataArray(

@@ -7,6 +7,7 @@ never from the generator's own helpers.
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -679,21 +680,37 @@ def test_store_passes_verify(market_path: Path) -> None:
     assert report.ok, str(report)
 
 
-def test_index_base_dates_and_macro_fallback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_index_base_dates_and_packaged_yield(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_data_dir: Path
 ) -> None:
-    # No real bond data: the yield is simulated, and the node says so.
-    empty = tmp_path / "no-real-data"
-    empty.mkdir()
-    monkeypatch.setenv("QUANTDASK_REAL_DATA", str(empty))
+    # The real yield ships with the package (read through importlib.resources), so the
+    # market does not depend on the working directory or on folders beside the checkout.
+    monkeypatch.chdir(tmp_path)
+    packaged = resources.files("quantdask.data") / "cn_gov_bond_10y_yield_2002_2024.csv"
+    assert packaged.is_file()
     p = qd.synthetic_market(
         tmp_path / "m.zarr", n_assets=40, start="2013-09-02", end="2014-03-31", seed=3
     )
     m = qd.open_market(p)
     y = m["macro"]["cgb_10y"].to_pandas()
-    assert "simulated" in m["macro"].attrs["cgb_10y_source"]
-    assert y.notna().all() and (y > 0.5).all() and (y < 8).all()
-    assert y.diff().abs().max() < 0.5
+    source = m["macro"].attrs["cgb_10y_source"]
+    assert source.startswith("real (cn_gov_bond_10y_yield_2002_2024.csv, 2002-01-04..2024-02-29)")
+    assert "on 2013-09-02..2014-03-31;" in source
+    # reference: the repository's own copy of the vendor file (examples/data), forward-filled
+    ref = pd.read_csv(real_data_dir / "cn_gov_bond_10y_yield_2002_2024.csv", parse_dates=["date"])
+    ref = ref.set_index("date")["yield_pct"].reindex(y.index, method="ffill")
+    np.testing.assert_array_equal(y.to_numpy(), ref.to_numpy())
+    assert y.notna().all()
+    # A window after the real series: the yield is simulated throughout, and the node says so.
+    late = qd.open_market(
+        qd.synthetic_market(
+            tmp_path / "late.zarr", n_assets=20, start="2025-01-02", end="2025-03-31", seed=3
+        )
+    )["macro"]
+    assert late.attrs["cgb_10y_source"].startswith("simulated mean-reverting path")
+    y_late = late["cgb_10y"].to_pandas()
+    assert y_late.notna().all() and (y_late > 0.5).all() and (y_late < 8).all()
+    assert y_late.diff().abs().max() < 0.5
     # CSI 2000 has its base date on 2013-12-31: no weights and no level before it.
     w = m["index"]["weight"].sel(index="932000.CSI").to_pandas()
     close = m["index"]["close"].sel(index="932000.CSI").to_pandas()

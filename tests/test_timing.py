@@ -375,9 +375,9 @@ def test_offshore_on_synthetic_market(market):
 
 
 def test_dtw_timing_real_sse_composite(real_data_dir):
-    """Real SSE Composite closes (hikyuu, read in place): reference values and pruning."""
+    """Real SSE Composite closes (hikyuu, examples/data): reference values and pruning."""
     frame = pd.read_csv(
-        real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv",
+        real_data_dir / "hikyuu_daily_8_securities_1990_2011.csv.gz",
         usecols=["ts_code", "trade_date", "close"],
     )
     frame = frame[frame["ts_code"] == "000001.SH"].iloc[-400:]

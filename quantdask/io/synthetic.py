@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 import zarr
 
+from quantdask.data import CGB_10Y_FILE, data_file
 from quantdask.io import schema
 from quantdask.io._synth_fund import build_fundamentals
 from quantdask.io._synth_kernel import (
@@ -73,14 +74,14 @@ INDEX_BASE_DATES: tuple[str, ...] = (
 A50_BASIS_LEAD = 0.05
 A50_ETF_LEAD = 0.03
 
-_BOND_FILE = "cn_gov_bond_10y_yield_2002_2024.csv"
 
-
-def _real_data_dir() -> Path:
-    env = os.environ.get("QUANTDASK_REAL_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+def _cgb_10y() -> pd.Series:
+    """The real 10-year CGB yield (%) shipped as package data, indexed by date."""
+    with data_file(CGB_10Y_FILE).open("rb") as f:
+        df = pd.read_csv(f, usecols=["date", "yield_pct"], parse_dates=["date"])
+    s = df.set_index("date")["yield_pct"].astype(float).sort_index()
+    s.index = s.index.astype("datetime64[ns]")
+    return s
 
 
 def synthetic_market(
@@ -234,10 +235,11 @@ def synthetic_market(
     total_mv, float_mv, pe_ttm, pb, dv_ttm aggregate the constituents.
 
     **Macro.** ``cgb_10y`` (%) is the real 10-year CGB yield (2002-01-04..2024-02-29,
-    from ``$QUANTDASK_REAL_DATA`` or ``<repo>/../shared/data/real``) on overlapping dates,
-    forward-filled over bond-market holidays; outside its dates, or when the file is
-    absent, a simulated mean-reverting path continues from the nearest real value. The
-    node's ``cgb_10y_source`` attribute says which dates are real.
+    hikyuu test data, Apache-2.0, shipped as package data in ``quantdask/data``) on
+    overlapping dates, forward-filled over bond-market holidays; outside its dates a
+    simulated mean-reverting path continues from the nearest real value (the whole path is
+    simulated when the window does not overlap the series). The node's ``cgb_10y_source``
+    attribute says which dates are real.
 
     **Offshore.** ``a50_spot`` is a FTSE China A50-like index (largest 50 SH+SZ stocks,
     scaled like the SSE 50, level 10000 at its start); ``a50_fut`` = spot * (1 + basis)
@@ -647,20 +649,17 @@ def _ou(
 def _macro(dates: pd.DatetimeIndex, rng: np.random.Generator) -> tuple[xr.Dataset, str]:
     T = len(dates)
     y = np.full(T, np.nan)
-    src = _real_data_dir() / _BOND_FILE
-    real_lo = real_hi = None
-    if src.is_file():
-        df = pd.read_csv(src, usecols=["date", "yield_pct"], parse_dates=["date"])
-        s = df.set_index("date")["yield_pct"].astype(float).sort_index()
-        s.index = s.index.astype("datetime64[ns]")
-        inside = (dates >= s.index[0]) & (dates <= s.index[-1])
-        if inside.any():
-            y[inside] = s.reindex(dates[inside], method="ffill").to_numpy()
-            real_lo, real_hi = s.index[0], s.index[-1]
-    if real_lo is None:
+    s = _cgb_10y()
+    real_lo, real_hi = s.index[0], s.index[-1]
+    inside = (dates >= real_lo) & (dates <= real_hi)
+    if not inside.any():
         y = _ou(T, 3.0, 3.0, 0.003, 0.025, rng)
-        source = f"simulated mean-reverting path (real series {src} absent or not overlapping)"
+        source = (
+            f"simulated mean-reverting path (the real series {CGB_10Y_FILE}, "
+            f"{real_lo.date()}..{real_hi.date()}, does not overlap)"
+        )
     else:
+        y[inside] = s.reindex(dates[inside], method="ffill").to_numpy()
         ok = np.flatnonzero(np.isfinite(y))
         a, b = ok[0], ok[-1]
         if b + 1 < T:
@@ -669,7 +668,7 @@ def _macro(dates: pd.DatetimeIndex, rng: np.random.Generator) -> tuple[xr.Datase
             y[:a] = _ou(a, y[a], 3.5, 0.003, 0.025, rng)[::-1]
         y = np.maximum(y, 0.5)
         source = (
-            f"real ({_BOND_FILE}, {real_lo.date()}..{real_hi.date()}) on "
+            f"real ({CGB_10Y_FILE}, {real_lo.date()}..{real_hi.date()}) on "
             f"{dates[a].date()}..{dates[b].date()}; simulated mean-reverting path elsewhere"
         )
     ds = xr.Dataset(
