@@ -7,7 +7,10 @@ needs; :func:`connect` is a thin, documented front door to :class:`distributed.C
 
 from __future__ import annotations
 
+import ast
+import multiprocessing
 import os
+import sys
 from typing import Any
 
 import dask
@@ -34,6 +37,90 @@ _CLIENT_ONLY_KWARGS = frozenset(
         "connection_limit",
     }
 )
+
+
+#: What :func:`connect` says when a script starts a local cluster without the main guard.
+GUARD_MESSAGE = """\
+quantdask.connect() started a local cluster from the top level of a script that is not
+guarded by `if __name__ == "__main__":`.
+
+The local cluster's workers are new Python processes started with multiprocessing's
+'{method}' method: each one re-imports your script, reaches the same qd.connect() call and
+tries to start a cluster of its own while it is still starting up, which Python refuses
+("An attempt has been made to start a new process before the current process has finished
+its bootstrapping phase"). Put the code that runs under the main guard:
+
+    import quantdask as qd
+
+    def main():
+        client = qd.connect()
+        ...
+
+    if __name__ == "__main__":
+        main()
+{where}"""
+
+
+def _start_method() -> str:
+    method = dask.config.get("distributed.worker.multiprocessing-method", None)
+    return str(method or multiprocessing.get_start_method(allow_none=True) or "spawn")
+
+
+def _bootstrapping() -> bool:
+    """True inside a worker process that is still importing the parent's main module."""
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either order), possibly inside an ``and``."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_is_main_guard(v) for v in test.values)
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(mains) == 1
+
+
+def _unguarded_main_call() -> str | None:
+    """``"path:line"`` of this call in a script's top-level code outside the main guard.
+
+    Walks the stack to the frame running the ``__main__`` module's top-level code and reads
+    the script's syntax tree; None when the call is guarded, made from a function, or there
+    is no script file (interactive sessions and notebooks are not re-imported by workers).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path:
+        return None
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals is vars(main):
+            break
+        frame = frame.f_back
+    if frame is None:
+        return None
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    for node in tree.body:
+        end = getattr(node, "end_lineno", node.lineno)
+        if node.lineno <= line <= end:
+            if isinstance(node, ast.If) and _is_main_guard(node.test):
+                return None
+            return f"{path}:{line}"
+    return None
+
+
+def _guard_error(where: str | None) -> RuntimeError:
+    text = f"\n(the call is at {where})\n" if where else ""
+    return RuntimeError(GUARD_MESSAGE.format(method=_start_method(), where=text))
 
 
 def _usable_cores() -> int:
@@ -112,10 +199,18 @@ def connect(address: str | None = None, *, verbose: bool = True, **kwargs: Any) 
         bare ``host:port``, or if cluster-sizing keywords are given together with an address.
     TypeError
         If ``address`` is not a string.
+    RuntimeError
+        When a local cluster's worker processes cannot start because a script calls
+        ``connect()`` at its top level without the ``if __name__ == "__main__":`` guard:
+        the message says so and shows the fix (raised in the script and in each worker).
 
     Notes
     -----
     This is a side-effecting entry point (it starts or joins a cluster), not a lazy function.
+
+    Scripts that start a local cluster must keep that code under
+    ``if __name__ == "__main__":``: worker processes are started with the ``spawn`` method
+    (dask's default), and each one re-imports the script's top-level code.
 
     Examples
     --------
@@ -147,7 +242,7 @@ def connect(address: str | None = None, *, verbose: bool = True, **kwargs: Any) 
             )
         client = Client(address, **kwargs)
     else:
-        client = Client(**{**local_cluster_kwargs(), **kwargs})
+        client = _start_local(kwargs)
     if verbose:
         print(
             f"quantdask: connected to {client.scheduler.address} "
@@ -157,4 +252,26 @@ def connect(address: str | None = None, *, verbose: bool = True, **kwargs: Any) 
     return client
 
 
-__all__ = ["connect", "local_cluster_kwargs"]
+def _start_local(kwargs: dict[str, Any]) -> Client:
+    """Start a machine-sized local cluster, explaining a missing main guard when it fails."""
+    options = {**local_cluster_kwargs(), **kwargs}
+    if _bootstrapping() and options.get("processes", True):
+        # a worker re-importing the script: say why instead of multiprocessing's RuntimeError
+        raise _guard_error(None)
+    try:
+        return Client(**options)
+    except RuntimeError as err:
+        chain, e = [], err
+        while e is not None and len(chain) < 10:
+            chain.append(str(e))
+            e = e.__cause__ or e.__context__
+        text = " ".join(chain)
+        if "bootstrapping phase" in text:
+            raise _guard_error(_unguarded_main_call()) from err
+        where = _unguarded_main_call() if "failed to start" in text else None
+        if where is not None:
+            raise _guard_error(where) from err
+        raise
+
+
+__all__ = ["GUARD_MESSAGE", "connect", "local_cluster_kwargs"]

@@ -415,3 +415,77 @@ def test_market_store_by_fsspec_url_feeds_a_sweep(scheme, tmp_path):
     for w in (3, 10):
         expected = np.nanmean(ref.rolling(w).mean().to_numpy())
         np.testing.assert_allclose(ds["m"].sel(window=w).item(), expected, rtol=1e-12)
+
+
+# -- item 11: a script calling qd.connect() outside the main guard gets an explanation --------
+def _ours(marker: str) -> list[int]:
+    """Pids of live processes whose environment carries ``marker`` (our subprocess tree)."""
+    import psutil
+
+    pids = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.environ().get("QD_TEST_MARKER") == marker and p.status() != "zombie":
+                pids.append(p.pid)
+        except (psutil.Error, OSError):
+            continue
+    return pids
+
+
+def test_unguarded_script_connect_explains_the_main_guard(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import quantdask as qd\n"
+        "client = qd.connect(n_workers=1, threads_per_worker=1, dashboard_address=':0',"
+        " verbose=False)\n"
+        "client.close()\n"
+    )
+    marker = f"unguarded-{os.getpid()}-{time.time_ns()}"
+    env = {
+        **os.environ,
+        "QD_TEST_MARKER": marker,
+        "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD": "spawn",
+    }
+    try:
+        res = subprocess.run(
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=tmp_path,
+        )
+    finally:
+        deadline = time.time() + 10
+        while _ours(marker) and time.time() < deadline:
+            time.sleep(0.2)
+        left = _ours(marker)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running: {left}"
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()
+    tail = "\n".join(last[-25:])  # the script's own traceback ends the output
+    assert tail.count("quantdask.connect() started a local cluster") == 1
+    assert 'if __name__ == "__main__":' in tail
+    assert f"(the call is at {script}:2)" in tail
+    assert "'spawn' method" in tail
+
+
+def test_guard_detection_reads_the_script(tmp_path):
+    """Guarded and function-level calls are not reported; top-level ones are, with the line."""
+    script = tmp_path / "where.py"
+    script.write_text(
+        "from quantdask.cluster import _unguarded_main_call\n"
+        "print('top', _unguarded_main_call())\n"
+        "def f():\n"
+        "    return _unguarded_main_call()\n"
+        "if __name__ == '__main__' and True:\n"
+        "    print('guarded', _unguarded_main_call())\n"
+        "    print('function', f())\n"
+    )
+    res = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"top {script}:2", "guarded None", "function None"]
