@@ -596,3 +596,55 @@ def test_equal_benchmark_listing_day_before_the_window_and_stock_listed_before_t
     late = xr.DataTree.from_dict({"daily": ds})
     res = qd.backtest(late, target(late, {0: [1.0, 0.0, 0.0]}), benchmark="equal")
     np.testing.assert_allclose(res.benchmark_returns.iloc[0], (0.1 + (19 / 20 - 1)) / 2)
+
+
+# --- delisting: bars that end, with a delist_date ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("delist_day", "flag_suspended"),
+    [(3, False), (5, False), (5, True)],
+    ids=["inferred-next-session", "later-delist-date", "later-delist-date-suspended"],
+)
+def test_holding_whose_bars_end_is_sold_at_its_last_close(delist_day, flag_suspended):
+    """A's bars stop after day 2; its delist_date is the next session (as an inferred
+    delisting sets it) or a later date (vendor's delisting date after the last trade)."""
+    nan = np.nan
+    close = np.array(
+        [
+            [10.0, 10.0],
+            [11.0, 10.0],
+            [12.0, 10.0],
+            [nan, 10.0],
+            [nan, 10.0],
+            [nan, 11.0],
+            [nan, 12.1],
+        ]
+    )
+    susp = np.zeros(close.shape, dtype=bool)
+    if flag_suspended:
+        susp[3:delist_day, 0] = True
+    dates = pd.bdate_range("2024-01-01", periods=7)
+    tree = make_tree(close, suspended=susp, delist=[dates[delist_day], "NaT"])
+    # half in each; on day 4 the target is all in B
+    res = qd.backtest(tree, target(tree, {0: [0.5, 0.5], 4: [0.0, 1.0]}))
+    last_value = 0.5 * 12.0 / 10.0  # A's position at its last close
+    nav = [1.0, 1.05, 1.1, 1.1, 1.1]
+    if delist_day == 3:
+        # cash on day 3, in B from day 4's close: B earns +10% twice
+        nav += [1.1 * 1.1, 1.1 * 1.21]
+    else:
+        # A cannot be sold before its delist_date (no price): the buy of B waits for the
+        # cash, which arrives on day 5 at A's last close, and is invested at day 5's close
+        nav5 = 0.5 * 1.1 + last_value
+        nav += [nav5, nav5 * 1.1]
+    np.testing.assert_allclose(res.nav.to_numpy(), nav, rtol=1e-12)
+    h = res.holdings.sel(asset="600000.SH").to_numpy()
+    np.testing.assert_allclose(h[delist_day:], 0.0)
+    assert h[0] == pytest.approx(0.5)
+    assert h[2] == pytest.approx(last_value / 1.1)
+    # the NAV is not left frozen in the dead stock: it ends fully in B
+    np.testing.assert_allclose(res.holdings.sel(asset="600001.SH").values[-1], 1.0)
+    np.testing.assert_allclose(res.cash.iloc[-1], 0.0, atol=1e-12)
+    # the liquidation is not an order: no sell of A is in the trades table
+    assert not ((res.trades.asset == "600000.SH") & (res.trades.side == "sell")).any()
