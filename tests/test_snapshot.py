@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 import quantdask as qd
-from quantdask.factors.snapshot import SNAPSHOT_MEASURES
+from quantdask.factors.snapshot import SNAPSHOT_MEASURES, SnapshotWarning, snapshot_inputs
 from quantdask.io import schema
 
 DAY = pd.Timestamp("2019-12-31")
@@ -148,3 +148,47 @@ def test_renderings(snap):
     assert snap._repr_html_() == html
     labelled = snap.labelled()
     assert set(labelled["equity-bond signal"]) <= {"opportunity", "danger", "neutral", ""}
+
+
+def _reduced(market):
+    """The market without the CSI All Share index, without macro, and with daily turnover
+    recorded as not provided by any input (``attrs["missing_fields"]``)."""
+    import xarray as xr
+
+    index = market["index"].to_dataset(inherit=False)
+    keep = [c for c in index["index"].values if str(c) != "000985.CSI"]
+    daily = market["daily"].to_dataset(inherit=False)
+    daily.attrs = {**daily.attrs, "missing_fields": ["turnover_rate"]}
+    nodes = {k: market[k].to_dataset(inherit=False) for k in market.children}
+    nodes.update({"index": index.sel(index=keep), "daily": daily})
+    del nodes["macro"]
+    return xr.DataTree.from_dict(nodes)
+
+
+def test_missing_inputs_are_all_listed_and_the_rest_computed(market, snap):
+    reduced = _reduced(market)
+    with pytest.warns(SnapshotWarning) as rec:
+        part = qd.snapshot(reduced, DAY)
+    assert len(rec) == 1
+    text = str(rec[0].message)
+    for path in ("index/amount[000985.CSI]", "macro/cgb_10y", "daily/turnover_rate"):
+        assert path in text
+    gone = {"amount_share", "turnover"} | {
+        c for c in snap.frame.columns if c.startswith(("risk_premium", "equity_bond"))
+    }
+    assert set(part.missing) == gone
+    assert "macro/cgb_10y" in part.missing["risk_premium_pct_1250"]
+    assert part.frame[sorted(gone)].isna().all().all()
+    assert list(part.frame.columns) == list(snap.frame.columns)
+    keep = [c for c in snap.frame.columns if c not in gone]
+    pd.testing.assert_frame_equal(part.frame[keep], snap.frame.loc[part.frame.index, keep])
+    md = part.to_markdown()
+    assert "amount share %: not computed, missing index/amount[000985.CSI]" in md
+    assert "<li>turnover %: not computed" in part.to_html()
+
+
+def test_snapshot_inputs_documented():
+    needs = snapshot_inputs()
+    assert needs["amount_share"] == ("index/amount", "index/amount[000985.CSI]")
+    assert needs["turnover"] == ("index/weight", "daily/float_share", "daily/turnover_rate")
+    assert needs["risk_premium"] == ("index/pe_ttm", "macro/cgb_10y")

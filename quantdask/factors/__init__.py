@@ -9,6 +9,7 @@ from __future__ import annotations
 import quantdask.factors.fundamental  # noqa: F401  (registers the fundamental factors)
 from quantdask.factors import market_state
 from quantdask.factors.compute import compute, to_zarr
+from quantdask.factors.inputs import MissingInputError
 from quantdask.factors.registry import (
     UNBOUNDED,
     Factor,
@@ -17,13 +18,15 @@ from quantdask.factors.registry import (
     register_factor,
     unregister_factor,
 )
-from quantdask.factors.snapshot import Snapshot, snapshot
+from quantdask.factors.snapshot import Snapshot, SnapshotWarning, snapshot
 
 __all__ = [
     "market_state",
     "UNBOUNDED",
     "Factor",
+    "MissingInputError",
     "Snapshot",
+    "SnapshotWarning",
     "compute",
     "factor",
     "list_factors",

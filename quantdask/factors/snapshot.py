@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from quantdask.factors.compute import DateLike, _calendar, _timestamp, compute
+from quantdask.factors.inputs import format_missing, missing_inputs
 from quantdask.factors.registry import Factor, factor
 from quantdask.io import schema
 from quantdask.io.store import MarketLike, as_market
@@ -51,6 +53,22 @@ def snapshot_factors() -> list[Factor]:
 _SIGNAL_WORDS = {1.0: "opportunity", -1.0: "danger", 0.0: "neutral"}
 
 
+class SnapshotWarning(UserWarning):
+    """Some snapshot measures cannot be computed from the market (their inputs are missing)."""
+
+
+def snapshot_inputs() -> dict[str, tuple[str, ...]]:
+    """What each snapshot measure reads: column variable -> input paths (index level).
+
+    Returns
+    -------
+    dict
+        ``{"close_vs_ma_20": ("index/close",), ...}`` in column order; paths as in
+        :mod:`quantdask.factors.inputs`.
+    """
+    return {f.variable: f.inputs("index") for f in snapshot_factors()}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """The broad-index snapshot of one trading date (what :func:`snapshot` returns).
@@ -63,10 +81,15 @@ class Snapshot:
         One row per broad index (index: the index code, named ``index``), a ``name``
         column, then one column per measure named canonically (``streak_D``,
         ``close_vs_ma_20``, ``risk_premium_pct_1250``, ...); units as in each factor's doc.
+        A measure whose inputs the market lacks is a column of NaN.
+    missing : dict
+        Column variable -> the reason it is missing (the inputs the market lacks), for
+        every measure that could not be computed; empty when all were.
     """
 
     date: pd.Timestamp
     frame: pd.DataFrame
+    missing: dict[str, str] = field(default_factory=dict)
 
     def labelled(self) -> pd.DataFrame:
         """The frame with human-readable column labels and formatted values (strings)."""
@@ -102,7 +125,13 @@ class Snapshot:
         for label, row in table.iterrows():
             cells = [str(label), *(str(v) for v in row.to_list())]
             lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+        if self.missing:
+            lines += ["", *(f"- {text}" for text in self._missing_lines())]
         return "\n".join(lines) + "\n"
+
+    def _missing_lines(self) -> list[str]:
+        labels = {factor(n, **p).variable: label for n, p, label, _ in SNAPSHOT_MEASURES}
+        return [f"{labels.get(v, v)}: not computed, {why}" for v, why in self.missing.items()]
 
     def to_html(self) -> str:
         """The snapshot as an HTML table (measures as rows, one column per index).
@@ -115,13 +144,18 @@ class Snapshot:
         table.index.name = "measure"
         body = table.to_html(escape=True, border=0, classes="quantdask-snapshot")
         title = html.escape(f"Broad-index snapshot, {self.date.date()}")
-        return f"<div><h4>{title}</h4>{body}</div>"
+        notes = ""
+        if self.missing:
+            items = "".join(f"<li>{html.escape(t)}</li>" for t in self._missing_lines())
+            notes = f"<ul>{items}</ul>"
+        return f"<div><h4>{title}</h4>{body}{notes}</div>"
 
     def _repr_html_(self) -> str:
         return self.to_html()
 
     def __repr__(self) -> str:
-        return f"Snapshot(date={self.date.date()}, indices={len(self.frame)})"
+        extra = f", missing={len(self.missing)}" if self.missing else ""
+        return f"Snapshot(date={self.date.date()}, indices={len(self.frame)}{extra})"
 
 
 def _isnan(v: object) -> bool:
@@ -141,21 +175,34 @@ def snapshot(market: MarketLike, date: DateLike) -> Snapshot:
     Parameters
     ----------
     market : xarray.DataTree or path
-        A market from :func:`quantdask.open_market` (or a store path); needs the ``index``
-        node (with ``weight``), ``daily`` (for turnover and the below-book ratio) and
-        ``macro`` (``cgb_10y``).
+        A market from :func:`quantdask.open_market` (or a store path). It needs the
+        ``index`` node (dates, index codes). Each measure needs its own inputs
+        (:func:`snapshot_inputs`): prices, ``pre_close`` and ``amount`` of the ``index``
+        node, the CSI All Share index ``000985.CSI`` among the indices (amount share),
+        ``index/pe_ttm``, ``index/dv_ttm``, ``macro/cgb_10y`` (risk premium, its percentiles,
+        bands and the equity-bond signal), and ``index/weight`` with ``daily/float_share``,
+        ``daily/turnover_rate`` (turnover) and ``daily/pb`` (below-book ratio). Measures
+        whose inputs are missing are left out (NaN, listed in ``.missing``).
     date : date-like
         The report date; a non-trading date shows the last trading date before it.
 
     Returns
     -------
     Snapshot
-        ``.frame`` (tidy DataFrame, one row per index), ``.to_markdown()``, ``.to_html()``.
+        ``.frame`` (tidy DataFrame, one row per index), ``.missing`` (measures not computed,
+        and why), ``.to_markdown()``, ``.to_html()``.
 
     Raises
     ------
     ValueError
-        If ``date`` is before the first trading date of the market.
+        If ``date`` is before the first trading date of the market, or the market has no
+        ``index`` node.
+
+    Warns
+    -----
+    SnapshotWarning
+        Once, listing every missing input and the measures it leaves out, when some
+        measures cannot be computed; the others are computed as usual.
 
     Notes
     -----
@@ -178,15 +225,37 @@ def snapshot(market: MarketLike, date: DateLike) -> Snapshot:
     if pos < 0:
         raise ValueError(f"date={date!r} is before the market's first date {dates[0].date()}")
     day = dates[pos]
-    ds = compute(tree, snapshot_factors(), start=day, end=day, level="index")
-    ds = ds.compute()
-    frame = ds.isel(date=0, drop=True).to_dataframe()
-    frame = frame[[v for v in ds.data_vars]]
-    codes = [str(c) for c in frame.index]
-    frame.index = pd.Index(codes, name="index")
+    factors = snapshot_factors()
+    gaps = {f.variable: missing_inputs(tree, f.inputs("index")) for f in factors}
+    gaps = {v: g for v, g in gaps.items() if g}
+    if gaps:
+        warnings.warn(
+            SnapshotWarning(
+                f"snapshot {day.date()}: {len(gaps)} of {len(factors)} measures not computed; "
+                + format_missing(gaps)
+            ),
+            stacklevel=2,
+        )
+    ok = [f for f in factors if f.variable not in gaps]
+    codes = [str(c) for c in tree["index"].to_dataset(inherit=False).indexes["index"]]
+    frame = pd.DataFrame(np.nan, index=pd.Index(codes, name="index"), columns=[])
+    if ok:
+        ds = compute(tree, ok, start=day, end=day, level="index").compute()
+        got = ds.isel(date=0, drop=True).to_dataframe()[list(ds.data_vars)]
+        got.index = pd.Index([str(c) for c in got.index], name="index")
+        frame = got.reindex(codes)
+    frame = frame.reindex(columns=[f.variable for f in factors])
     frame.insert(0, "name", [schema.INDICES.get(c, c) for c in codes])
     frame = frame.astype({c: np.float64 for c in frame.columns if c != "name"})
-    return Snapshot(date=pd.Timestamp(day), frame=frame)
+    missing = {v: "missing " + "; ".join(f"{p} ({why})" for p, why in g) for v, g in gaps.items()}
+    return Snapshot(date=pd.Timestamp(day), frame=frame, missing=missing)
 
 
-__all__ = ["SNAPSHOT_MEASURES", "Snapshot", "snapshot", "snapshot_factors"]
+__all__ = [
+    "SNAPSHOT_MEASURES",
+    "Snapshot",
+    "SnapshotWarning",
+    "snapshot",
+    "snapshot_factors",
+    "snapshot_inputs",
+]
