@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dask.array as dsa
 import numpy as np
 import pandas as pd
@@ -139,9 +141,14 @@ def test_weights_sum_to_one(vals, top, weighting, power, use_cap):
         positive = n_valid[n_valid > 0]
         smallest = min(top, int(positive.min())) if len(positive) else top
         cap = min(1.0, 1.0 / max(smallest, 1) + 0.05)
-    w = qd.select_weights(
-        s, dates=s.date.values, top=top, weighting=weighting, power=power, cap=cap
-    ).values
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        w = qd.select_weights(
+            s, dates=s.date.values, top=top, weighting=weighting, power=power, cap=cap
+        ).values
+    # the concentration warning fires exactly when a date has 1 .. top/10 names
+    thin = ((n_valid > 0) & (np.minimum(n_valid, top) * 10 < top)).any()
+    assert any("a tenth of top" in str(c.message) for c in caught) == thin
     sums = w.sum(axis=1)
     for k in range(len(vals)):
         if n_valid[k] == 0:

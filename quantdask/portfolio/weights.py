@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -116,6 +117,14 @@ def select_weights(
     TypeError
         If ``scores``, ``universe`` or ``mcap`` is not a DataArray.
 
+    Warns
+    -----
+    UserWarning
+        When ``top`` is given and on some date fewer than ``top / 10`` names (but at least
+        one) are selectable: the book would be concentrated in those few stocks (the
+        weights are returned unchanged). Dates with no selectable name are all cash,
+        without a warning.
+
     Notes
     -----
     Reduction point: the scores (and universe, mcap) on the rebalance dates are selected
@@ -189,6 +198,18 @@ def select_weights(
     n_eligible = eligible.sum(axis=1)
     if top is not None:
         n_keep = np.minimum(n_eligible, top)
+        thin = (n_keep > 0) & (n_keep * 10 < top)
+        if thin.any():
+            d = int(np.argmax(thin))
+            warnings.warn(
+                f"select_weights: on {int(thin.sum())} of {n_dates} rebalance dates fewer than "
+                f"a tenth of top={top} names are selectable (first {dates[d].date()}: "
+                f"{int(n_keep[d])} name{'s' if n_keep[d] > 1 else ''}), so their weights go "
+                "to those few stocks; check the scores on those dates (e.g. dates that are "
+                "not exchange sessions, or a factor still in its lookback)",
+                UserWarning,
+                stacklevel=2,
+            )
     elif quantile is not None:
         n_keep = np.ceil(quantile * n_eligible - 1e-9).astype(np.int64)
     else:
