@@ -181,3 +181,19 @@ def test_tear_sheet_of_a_ruined_backtest(tmp_path):
     assert "ruined on 2024-01-05" in text
     row = re.search(r"<th>ruin_date</th>\s*<td>([^<]*)</td>", text)
     assert row is not None and row.group(1) == "2024-01-05"
+
+
+def test_timing_backtest_short_ruined_by_a_doubling_stays_at_zero():
+    idx = pd.bdate_range("2024-01-01", periods=6)
+    px = pd.Series([100.0, 100.0, 150.0, 320.0, 330.0, 99.0], index=idx)
+    sig = pd.Series(-1.0, index=idx)  # short all along
+    with pytest.warns(RuinWarning, match="2024-01-04"):
+        bt = qd.timing_backtest(sig, px)
+    # by hand: short returns 0, -0.5, -(320/150 - 1) = -1.133: the wealth is gone on day 3
+    np.testing.assert_allclose(bt.returns["wealth"].to_numpy(), [1.0, 0.5, 0.0, 0.0, 0.0])
+    assert bt.returns["strategy"].iloc[3:].isna().all()
+    assert bt.metrics["total_return"] == -1.0
+    assert bt.metrics["ruined"] is True and bt.metrics["ruin_date"] == idx[3]
+    r = np.array([0.0, -0.5, -(320 / 150 - 1)])
+    assert bt.metrics["annual_volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(252))
+    assert bt.metrics["exposure"] == 1.0 and bt.metrics["n_trades"] == 1

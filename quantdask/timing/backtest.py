@@ -81,6 +81,12 @@ def timing_backtest(
     from ``t`` to ``t + 1``, earning ``prices[t + 1] / prices[t] - 1``; there is no look-ahead.
     The signal is aligned to the price dates (missing dates are flat). The first price date
     has no return and is dropped. Reduction point: works on in-memory pandas data.
+
+    Ruin: a daily strategy return ``<= -1`` (a short through a doubling, a long position
+    in a series that falls to 0) leaves no wealth. The strategy stops there: its
+    ``wealth`` stays 0, later ``strategy`` (and ``excess``) returns are NaN, the metrics
+    cover the dates up to the ruin (``ruined``, ``ruin_date``; ``total_return`` is -1) and
+    :func:`quantdask.metrics` warns a :class:`quantdask.portfolio.RuinWarning`.
     """
     if isinstance(signal, pd.DataFrame):
         if "signal" not in signal.columns:
@@ -100,12 +106,20 @@ def timing_backtest(
     held = pos_t.shift(1).fillna(0.0)  # position held over the day ending at each date
     trade = held.diff().abs().fillna(held.abs())
     strat = held * bench - cost * trade
-    frame = pd.DataFrame(
-        {"position": held, "strategy": strat, "benchmark": bench}, index=px.index
-    ).iloc[1:]
-    frame["excess"] = frame["strategy"] - frame["benchmark"]
-    frame["wealth"] = (1.0 + frame["strategy"]).cumprod()
-    m = _metrics(frame["strategy"], frame["benchmark"], periods_per_year=periods_per_year)
+    strat = strat.iloc[1:]
+    # ruin: a daily return <= -1 (a short through a doubling, a long to zero) leaves no
+    # wealth; the strategy stops there, its wealth stays 0 and later returns are NaN
+    gone = (strat <= -1.0).to_numpy()
+    n_live = int(np.argmax(gone)) + 1 if gone.any() else len(strat)
+    strat = strat.where(np.arange(len(strat)) < n_live)
+    full = pd.DataFrame(
+        {"position": held.iloc[1:], "strategy": strat, "benchmark": bench.iloc[1:]},
+        index=px.index[1:],
+    )
+    full["excess"] = full["strategy"] - full["benchmark"]
+    full["wealth"] = (1.0 + full["strategy"].fillna(0.0)).cumprod().clip(lower=0.0)
+    m = _metrics(full["strategy"], full["benchmark"], periods_per_year=periods_per_year)
+    frame = full.iloc[:n_live]  # the statistics below cover the dates up to a ruin
     invested = frame["position"] != 0
     m["total_return"] = float(frame["wealth"].iloc[-1] - 1.0) if len(frame) else np.nan
     m["benchmark_total_return"] = (
@@ -117,7 +131,7 @@ def timing_backtest(
     )
     m["exposure"] = float(invested.mean()) if len(frame) else np.nan
     m["n_trades"] = int((frame["position"].diff().fillna(frame["position"]) != 0).sum())
-    return TimingBacktest(returns=frame, metrics=m)
+    return TimingBacktest(returns=full, metrics=m)
 
 
 #: Metrics a :func:`dtw_sweep` cell reports.
