@@ -98,3 +98,17 @@ def test_arrays_and_errors():
         qd.metrics(pd.DataFrame({"a": [0.1]}))
     with pytest.raises(ValueError, match="periods_per_year"):
         qd.metrics(np.array([0.1]), periods_per_year=0)
+
+
+def test_periods_without_a_benchmark_return_are_not_dropped_silently():
+    # an index benchmark that starts later than the back-test: the portfolio's own
+    # metrics would silently cover only the later part
+    r = _series([0.05, 0.04, -0.01, 0.01, 0.02])
+    b = _series([np.nan, np.nan, 0.0, 0.01, 0.01])
+    with pytest.warns(UserWarning, match="2 of the 5 periods"):
+        m = qd.metrics(r, b)
+    assert m["n_periods"] == 3
+    assert m["annual_return"] == pytest.approx((0.99 * 1.01 * 1.02) ** (252 / 3) - 1)
+    assert qd.metrics(r)["annual_return"] == pytest.approx(
+        (1.05 * 1.04 * 0.99 * 1.01 * 1.02) ** (252 / 5) - 1
+    )

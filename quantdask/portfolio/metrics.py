@@ -103,7 +103,9 @@ def metrics(
         NaN periods are dropped.
     benchmark : pandas.Series or array-like, optional
         Benchmark simple returns. Series are aligned on their common index (inner join);
-        arrays must have the length of ``returns``.
+        arrays must have the length of ``returns``. Only periods with both returns count,
+        for every metric; a ``UserWarning`` says how many periods of ``returns`` that
+        leaves out.
     periods_per_year : float, default 252
         Periods in a year (252 trading days, 52 weeks, 12 months).
     risk_free : float, default 0.0
@@ -142,6 +144,8 @@ def metrics(
     -----
     RuinWarning
         When the wealth path reaches zero, naming the period.
+    UserWarning
+        When periods of ``returns`` are left out for want of a benchmark return.
 
     Raises
     ------
@@ -208,7 +212,16 @@ def _ruin_metrics(
         else:
             b.index = r.index
         keep = r.notna().to_numpy() & b.notna().to_numpy()
+        own = int(_as_series(returns, "returns").notna().sum())
         r, b = r[keep], b[keep]
+        if len(r) < own:
+            warnings.warn(
+                f"{source}: {own - len(r)} of the {own} periods with a return have no "
+                "benchmark return (missing or NaN) and are left out of every metric, the "
+                "portfolio's own included; pass a benchmark covering them, or none",
+                UserWarning,
+                stacklevel=3,
+            )
     else:
         r = r[r.notna()]
     known = ruin_date is not None
