@@ -652,12 +652,17 @@ def backtest(
         # the book has stopped: no return after the ruin day
         ret_v[ruin_day:] = np.nan
         cash_w[ruin_day:] = 1.0
+        if floor <= 0.0:
+            why = "has reached 0"
+        elif pre_nav[ruin_day] > floor:
+            why = f"cannot pay the minimum commissions ({costs.min_commission:g} CNY) of its orders"
+        else:
+            why = f"cannot pay one minimum commission ({costs.min_commission:g} CNY)"
         warnings.warn(
             f"backtest: the portfolio is ruined on {ruin_date.date()}: its NAV "
             f"({nav[ruin_day]:.6g} of the initial capital, {nav[ruin_day] * costs.capital:.6g} "
-            f"CNY) cannot pay {'its orders' if pre_nav[ruin_day] > floor else 'one order'} "
-            f"(minimum commission {costs.min_commission:g} CNY); it stops trading there, the "
-            "NAV stays at that value and returns after it are NaN",
+            f"CNY) {why}; it stops trading there, the NAV stays at that value and the "
+            "returns after it are NaN",
             RuinWarning,
             stacklevel=2,
         )
