@@ -536,7 +536,7 @@ def test_matches_plain_python_loop_with_limits_suspensions_costs():
 # --- the equal-weight benchmark skips listing days -----------------------------------------
 
 
-def _listing_tree(with_list_date):
+def _listing_tree(with_list_date, chunks=None):
     """A and B trade from day 0; C lists on day 2, +300% from its issue price of 10."""
     nan = np.nan
     close = np.array(
@@ -557,7 +557,7 @@ def _listing_tree(with_list_date):
             [12.1, 20.9, 44.0],
         ]
     )
-    tree = make_tree(close, pre_close=pre)
+    tree = make_tree(close, pre_close=pre, chunks=chunks)
     if not with_list_date:
         return tree
     ds = tree["daily"].to_dataset()
@@ -566,10 +566,12 @@ def _listing_tree(with_list_date):
     return xr.DataTree.from_dict({"daily": ds.assign_coords(list_date=("asset", ld))})
 
 
+@pytest.mark.parametrize("chunks", [None, {"date": 2}], ids=["memory", "chunked"])
 @pytest.mark.parametrize("with_list_date", [True, False])
-def test_equal_benchmark_excludes_listing_day(with_list_date):
-    tree = _listing_tree(with_list_date)
-    res = qd.backtest(tree, target(tree, {0: [0.5, 0.5, 0.0]}), benchmark="equal")
+def test_equal_benchmark_excludes_listing_day(with_list_date, chunks):
+    tree = _listing_tree(with_list_date, chunks)
+    with raise_if_dask_computes(max_computes=1):
+        res = qd.backtest(tree, target(tree, {0: [0.5, 0.5, 0.0]}), benchmark="equal")
     # by hand: day 1 mean(A, B); day 2 (C's listing day) mean(A, B) only; then all three
     want = [
         (0.1 + (19 / 20 - 1)) / 2,
