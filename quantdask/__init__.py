@@ -16,6 +16,7 @@ from quantdask.io.store import StoreError, open_market, open_panel
 from quantdask.io.calendar import trading_calendar
 from quantdask.io.synthetic import synthetic_market
 from quantdask.io.ingest import IngestError, append, ingest
+from quantdask.io.vendor import read_vendor_daily
 from quantdask.io.verify import VerifyReport, verify
 
 # [ops] time-series and cross-section ops
@@ -116,6 +117,7 @@ __all__ = [
     "VerifyReport",
     "append",
     "ingest",
+    "read_vendor_daily",
     "verify",
     "StoreError",
     "open_market",

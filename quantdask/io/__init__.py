@@ -4,6 +4,7 @@ from quantdask.io.calendar import trading_calendar
 from quantdask.io.ingest import IngestError, append, ingest
 from quantdask.io.store import StoreError, as_market, open_market, open_panel
 from quantdask.io.synthetic import synthetic_market
+from quantdask.io.vendor import read_vendor_daily
 from quantdask.io.verify import VerifyReport, verify
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "ingest",
     "open_market",
     "open_panel",
+    "read_vendor_daily",
     "synthetic_market",
     "trading_calendar",
     "verify",
