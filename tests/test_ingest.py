@@ -164,8 +164,12 @@ def test_round_trip_equals_pandas_pivot(tmp_path, fmt):
         np.testing.assert_allclose(
             daily[f].values, pivot(d, f, codes=codes).to_numpy(), rtol=0, atol=0, err_msg=f
         )
-    # the adjustment factor of a suspended day is kept (it is defined on suspended days)
-    ref = pivot(frames["daily"], "adj_factor", codes=codes).to_numpy()
+    # the adjustment factor of a suspended day is kept (it is defined on suspended days), and
+    # carried over suspensions while listed (601318.SH is delisted from 2021-03-01)
+    raw = pivot(frames["daily"], "adj_factor", codes=codes)
+    on_list = pd.DataFrame(True, index=DATES, columns=codes)
+    on_list.loc[DATES >= "2021-03-01", "601318.SH"] = False
+    ref = raw.where(raw.notna() | ~on_list, raw.ffill()).to_numpy()
     np.testing.assert_allclose(daily["adj_factor"].values, ref, rtol=0, atol=0)
     for f in ("turnover_rate", "float_share", "total_mv", "pe_ttm"):
         ref = pivot(frames["daily_basic"], f, codes=codes).to_numpy().copy()

@@ -143,4 +143,34 @@ def trading_calendar(
     return pd.DatetimeIndex(values, name="date")
 
 
-__all__ = ["trading_calendar"]
+def session_status(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each date is an exchange session, and whether the real calendar says so.
+
+    Parameters
+    ----------
+    dates : numpy.ndarray
+        ``datetime64`` dates (normalised to days).
+
+    Returns
+    -------
+    is_session : numpy.ndarray
+        bool: a session of the real XSHG calendar (1991-01-02 .. 2026-12-31) or, outside that
+        range, of the approximate fallback of :func:`trading_calendar`.
+    in_range : numpy.ndarray
+        bool: the date lies in the range of the real calendar, so ``is_session`` is certain;
+        outside it, ``is_session`` is only as good as the fallback.
+    """
+    d = np.asarray(dates).astype("datetime64[D]").astype("datetime64[ns]")
+    out = np.zeros(d.shape, dtype=bool)
+    in_range = (d >= XSHG_FIRST.to_datetime64()) & (d <= XSHG_LAST.to_datetime64())
+    if in_range.any():
+        out[in_range] = np.isin(d[in_range], _xshg_sessions().to_numpy())
+    outside = ~in_range & ~np.isnat(d)
+    if outside.any():
+        lo, hi = pd.Timestamp(d[outside].min()), pd.Timestamp(d[outside].max())
+        days = trading_calendar(lo, hi).to_numpy()
+        out[outside] = np.isin(d[outside], days)
+    return out, in_range
+
+
+__all__ = ["session_status", "trading_calendar"]

@@ -27,11 +27,22 @@ import xarray as xr
 import zarr
 
 from quantdask.io import _journal, schema
+from quantdask.io.calendar import XSHG_FIRST, XSHG_LAST, session_status, trading_calendar
 from quantdask.io.store import StoreError, _check_not_mid_write, atomic_directory, zarr_quiet
+from quantdask.kernels import limits
 
 FrameLike = str | os.PathLike[str] | pd.DataFrame | None
 
-__all__ = ["IngestError", "append", "ingest"]
+__all__ = ["IngestError", "IngestWarning", "append", "ingest"]
+
+
+class IngestWarning(UserWarning):
+    """Something :func:`ingest` or :func:`append` derived, inferred or found suspicious.
+
+    Raised once per finding and call, after the store is written, with counts and examples:
+    a derived adjustment factor, stale assets treated as delisted, closes outside
+    ``[low, high]``, returns beyond the board's price limit, off-calendar rows dropped.
+    """
 
 
 class IngestError(ValueError):
@@ -269,7 +280,7 @@ def _codes(fr: _Frame, col: str, *, index: bool = False) -> np.ndarray:
         kind = (
             "an index code (6 digits + .SH/.SZ/.CSI)"
             if index
-            else "a stock code of a known board (600/601/603/605/688 .SH, "
+            else "a stock code of a known board (600/601/603/605/688/689 .SH, "
             "000/001/002/003/300/301 .SZ, 43/83/87/920 .BJ)"
         )
         raise fr.fail(r, col, f"unknown code format {s.iloc[r]!r}: expected {kind}")
@@ -451,6 +462,10 @@ def _parse_inputs(kw: Mapping[str, FrameLike]) -> _Inputs:
         for col in ("is_st", "industry"):
             if col in inp.daily.values:
                 inp.daily.extra[col] = inp.daily.values.pop(col)
+        # A per-row short name: ST by day (1.0 / 0.0, NaN where the name is missing).
+        df = inp.daily.frame.df
+        if "name" in df.columns:
+            inp.daily.extra["st_name"] = _st_from_names(df["name"].to_numpy(dtype=object))
     return inp
 
 
@@ -555,15 +570,10 @@ def _parse_stock_basic(obj: FrameLike) -> pd.DataFrame | None:
         ind = _numeric(fr, "industry")
         out["industry"] = np.nan_to_num(ind, nan=0.0).astype(schema.INDUSTRY_DTYPE)
     if "is_st" in fr.df.columns:
-        out["is_st"] = np.nan_to_num(_numeric(fr, "is_st"), nan=0.0).astype(bool)
-    else:
-        out["is_st"] = (
-            pd.Series(out["name"], dtype=object)
-            .astype(str)
-            .str.upper()
-            .str.contains("ST")
-            .to_numpy()
-        )
+        st = _numeric(fr, "is_st")
+        out["is_st"] = np.nan_to_num(st, nan=0.0).astype(bool)
+        out["is_st_given"] = ~np.isnan(st)
+    # else: ST from the name (ST / *ST prefix), applied to the asset's stored name
     return out.set_index("ts_code")
 
 
@@ -598,6 +608,16 @@ class _Assets:
     name: np.ndarray  # object
     list_date: np.ndarray  # datetime64[ns]
     delist_date: np.ndarray  # datetime64[ns]
+    inferred: np.ndarray | None = None  # bool: delist_date inferred from stale bars
+
+    def __post_init__(self) -> None:
+        # Own writable copies (pandas hands out read-only views).
+        self.name = np.array(self.name, dtype=object)
+        self.list_date = np.array(self.list_date, dtype="datetime64[ns]")
+        self.delist_date = np.array(self.delist_date, dtype="datetime64[ns]")
+        if self.inferred is None:
+            self.inferred = np.zeros(len(self.codes), dtype=bool)
+        self.inferred = np.array(self.inferred, dtype=bool)
 
     @property
     def n(self) -> int:
@@ -685,15 +705,178 @@ def _on_calendar(t: _Table, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class _Carry:
-    """Values of the store's last date that carry into appended dates."""
+    """Per-asset state at the end of the dates written so far (a store, or earlier blocks).
 
-    is_st: np.ndarray | None = None  # (asset,) bool, store asset order (old assets)
+    The same state is read from a store by :func:`append` and handed from one date block to
+    the next by :func:`ingest`, so splitting the inputs by date never changes a value.
+    ``known`` marks assets listed on some earlier date: their ``is_st``/``industry`` (and a
+    vendor ``adj_factor``) are the values of their last listed cell. ``last_close`` is the
+    close of the last traded bar (the base of the next ``pre_close`` step).
+    """
+
+    known: np.ndarray | None = None  # (asset,) bool, store asset order (old assets)
+    is_st: np.ndarray | None = None  # (asset,) bool
     industry: np.ndarray | None = None  # (asset,) int32
+    adj: np.ndarray | None = None  # (asset,) float, NaN when none yet
+    last_close: np.ndarray | None = None  # (asset,) float, NaN when no traded bar yet
     weight: np.ndarray | None = None  # (index, asset) float, NaN when none
 
+    def widen(self, n: int) -> _Carry:
+        """The state for ``n`` assets: the known ones first, new assets unknown."""
+        m = 0 if self.known is None else len(self.known)
 
-def _daily_dataset(inp: _Inputs, dates: np.ndarray, assets: _Assets, carry: _Carry) -> xr.Dataset:
+        def grow(a: np.ndarray | None, fill: Any, dtype: Any) -> np.ndarray:
+            out = np.full(n, fill, dtype=dtype)
+            if a is not None and m:
+                out[:m] = a[:m]
+            return out
+
+        return _Carry(
+            known=grow(self.known, False, bool),
+            is_st=grow(self.is_st, False, bool),
+            industry=grow(self.industry, 0, schema.INDUSTRY_DTYPE),
+            adj=grow(self.adj, np.nan, np.float64),
+            last_close=grow(self.last_close, np.nan, np.float64),
+            weight=self.weight,
+        )
+
+
+#: Default of ``stale_days``: an asset whose bars stop more than this many sessions before
+#: the store's last date (and that has no ``delist_date``) is treated as delisted.
+STALE_DAYS = 20
+
+#: ST names: ``ST...``, ``*ST...``, ``SST...``, ``S*ST...`` (tushare / exchange short names).
+_ST_NAME = r"^\s*S?\*?ST"
+
+_SOURCE_VENDOR = "vendor"
+_SOURCE_CHAIN = "pre_close chain"
+_SOURCE_DERIVED = "derived"
+
+
+def _st_from_names(names: np.ndarray) -> np.ndarray:
+    """1.0 for ST names, 0.0 for others, NaN where the name is missing (float, per row)."""
+    s = pd.Series(np.asarray(names, dtype=object), dtype=object)
+    missing = _text_missing(s)
+    st = s.astype(str).str.match(_ST_NAME).to_numpy(dtype=bool)
+    return np.where(missing, np.nan, st.astype(np.float64))
+
+
+def _ffill(values: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN along dates of a ``(T, A)`` float block, starting from ``seed``."""
+    T, A = values.shape
+    stacked = np.vstack([np.asarray(seed, dtype=np.float64)[None, :], values])
+    idx = np.where(~np.isnan(stacked), np.arange(T + 1)[:, None], 0)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    return stacked[idx, np.arange(A)[None, :]][1:]
+
+
+def _last_where(mask: np.ndarray) -> np.ndarray:
+    """Row of the last True per column of a ``(T, A)`` mask (-1 when none)."""
+    T = mask.shape[0]
+    if T == 0:
+        return np.full(mask.shape[1], -1, dtype=np.int64)
+    last = T - 1 - np.argmax(mask[::-1], axis=0)
+    return np.where(mask.any(axis=0), last, -1).astype(np.int64)
+
+
+@dataclass
+class _Rules:
+    """Call-wide settings of the daily derivations (the same for every date block)."""
+
+    derive_adj: bool
+    derive_limits: bool
+    derive_turnover: bool
+    st_rows: str | None  # "is_st" / "name": per-row ST column of daily, None when none
+    st_snap: np.ndarray  # (asset,) bool: ST before an asset's first per-row value
+    ind_snap: np.ndarray  # (asset,) int32
+    board: np.ndarray  # (asset,) int8 board codes
+    nolimit: np.ndarray  # (asset,) int64
+    old_ipo: np.ndarray  # (asset,) bool
+    list_pos: np.ndarray  # (asset,) int64 session number of the listing date
+    sessions: np.ndarray  # exchange sessions (datetime64[ns]) the session numbers count
+    has_stock_basic: bool = False
+
+
+def _rules(inp: _Inputs, assets: _Assets, first: np.datetime64, last: np.datetime64) -> _Rules:
+    """The derivation settings of one call; ``first`` is the store's first date."""
+    d = inp.daily
+    sb = inp.stock_basic
+    A = assets.n
+    st_snap = np.asarray(_st_from_names(assets.name) == 1.0, dtype=bool)
+    ind_snap = np.zeros(A, dtype=schema.INDUSTRY_DTYPE)
+    if sb is not None and A:
+        s = sb.reindex(assets.codes)
+        if "is_st_given" in s.columns:
+            given = s["is_st_given"].fillna(False).to_numpy(dtype=bool)
+            st_snap[given] = s["is_st"].to_numpy()[given].astype(bool)
+        if "industry" in s.columns:
+            gi = s["industry"].notna().to_numpy()
+            ind_snap[gi] = s["industry"].to_numpy()[gi].astype(schema.INDUSTRY_DTYPE)
+    board = limits.board_codes(board_of(assets.codes)) if A else np.zeros(0, np.int8)
+    nolimit = limits.nolimit_days(board, assets.list_date)
+    lo = pd.Timestamp(first)
+    hi = max(pd.Timestamp(last), lo)
+    sessions = trading_calendar(lo, hi).to_numpy()
+    ld = assets.list_date
+    # Listed on or before the store's first date (or unknown): the IPO rules do not apply.
+    old = np.isnat(ld) | (ld <= first)
+    list_pos = np.where(
+        old, np.int64(-(10**9)), np.searchsorted(sessions, np.where(old, first, ld))
+    ).astype(np.int64)
+    st_rows = None
+    if d is not None:
+        st_rows = "is_st" if "is_st" in d.extra else ("name" if "st_name" in d.extra else None)
+    return _Rules(
+        derive_adj=inp.adj_factor is None and (d is None or "adj_factor" not in d.values),
+        derive_limits=inp.stk_limit is None,
+        derive_turnover=inp.daily_basic is None or "turnover_rate" not in inp.daily_basic.values,
+        st_rows=st_rows,
+        st_snap=st_snap,
+        ind_snap=ind_snap,
+        board=board,
+        nolimit=nolimit,
+        old_ipo=nolimit == 0,
+        list_pos=list_pos,
+        sessions=sessions,
+        has_stock_basic=sb is not None,
+    )
+
+
+@dataclass
+class _Diag:
+    """What the daily derivations found, summed over date blocks, reported once."""
+
+    has_values: dict[str, bool] = field(default_factory=dict)
+    derived_adj: set[str] = field(default_factory=set)
+    turnover: set[str] = field(default_factory=set)
+    outside_range: int = 0
+    outside_examples: list[str] = field(default_factory=list)
+    beyond_limit: int = 0
+    beyond_examples: list[str] = field(default_factory=list)
+    traded_any: bool = False
+
+
+def _examples(
+    mask: np.ndarray, dates: np.ndarray, codes: np.ndarray, what: np.ndarray, k: int = 3
+) -> list[str]:
+    rows, cols = np.nonzero(mask)
+    return [
+        f"{codes[c]} {pd.Timestamp(dates[r]).date()} ({what[r, c]})"
+        for r, c in zip(rows[:k], cols[:k], strict=True)
+    ]
+
+
+def _daily_dataset(
+    inp: _Inputs,
+    dates: np.ndarray,
+    assets: _Assets,
+    carry: _Carry,
+    rules: _Rules,
+    diag: _Diag,
+) -> tuple[xr.Dataset, _Carry]:
+    """The ``daily`` node of one date block, and the state at its end."""
     T, A = len(dates), assets.n
+    c = carry.widen(A)
     arrays: dict[str, np.ndarray] = {}
     for f in schema.DAILY_FLOAT_FIELDS:
         arrays[f] = np.full((T, A), np.nan)
@@ -705,6 +888,8 @@ def _daily_dataset(inp: _Inputs, dates: np.ndarray, assets: _Assets, carry: _Car
     ]
     bar = np.zeros((T, A), dtype=bool)
     zero_vol = np.zeros((T, A), dtype=bool)
+    st_rows = np.full((T, A), np.nan)
+    ind_rows = np.full((T, A), np.nan)
     for t, fields in sources:
         if t is None:
             continue
@@ -718,62 +903,372 @@ def _daily_dataset(inp: _Inputs, dates: np.ndarray, assets: _Assets, carry: _Car
             bar[di, ai] = True
             with np.errstate(invalid="ignore"):
                 zero_vol[di, ai] = t.values["vol"][keep] == 0
+            st = t.extra.get("is_st")
+            if st is None:
+                st = t.extra.get("st_name")
+            if st is not None:
+                st_rows[di, ai] = st[keep]
+            if "industry" in t.extra:
+                ind_rows[di, ai] = t.extra["industry"][keep]
     # Vendor rows with zero volume are suspension placeholders (previous close repeated).
     for f in _DAILY_REQUIRED[2:]:
         arrays[f][zero_vol] = np.nan
     listed = assets.listed(dates)
-    traded = bar & ~zero_vol
+    traded = bar & ~zero_vol & ~np.isnan(arrays["close"])
     suspended = listed & ~traded
 
-    # is_st and industry: per-row columns, else stock_basic snapshot, else carried from store.
-    n_old = 0 if carry.is_st is None else len(carry.is_st)
-    is_st = np.zeros((T, A), dtype=bool)
-    industry = np.zeros((T, A), dtype=schema.INDUSTRY_DTYPE)
-    if n_old:
-        is_st[:, :n_old] = carry.is_st[None, :]
-        industry[:, :n_old] = carry.industry[None, :]
-    if inp.stock_basic is not None:
-        sb = inp.stock_basic.reindex(assets.codes)
-        given = sb["is_st"].notna().to_numpy()
-        st = sb["is_st"].fillna(False).to_numpy(dtype=bool)
-        is_st[:, given] = st[given][None, :]
-        if "industry" in sb.columns:
-            gi = sb["industry"].notna().to_numpy()
-            industry[:, gi] = sb["industry"].to_numpy()[gi].astype(schema.INDUSTRY_DTYPE)[None, :]
-    if inp.daily is not None and inp.daily.extra:
-        keep, di = _on_calendar(inp.daily, dates)
-        ai = _positions(inp.daily.codes[keep], assets.codes)
-        if "is_st" in inp.daily.extra:
-            v = inp.daily.extra["is_st"][keep]
-            ok = ~np.isnan(v)
-            is_st[di[keep][ok], ai[ok]] = v[ok] != 0
-        if "industry" in inp.daily.extra:
-            v = inp.daily.extra["industry"][keep]
-            ok = ~np.isnan(v)
-            industry[di[keep][ok], ai[ok]] = v[ok].astype(schema.INDUSTRY_DTYPE)
-    is_st &= listed
-    industry[~listed] = 0
+    # is_st and industry: the last per-row value on or before the date (carried over
+    # suspensions), before an asset's first one its state from earlier dates, else the
+    # stock_basic snapshot.
+    st0 = np.where(c.known, c.is_st, rules.st_snap).astype(np.float64)
+    is_st = (_ffill(st_rows, st0) != 0) & listed
+    ind0 = np.where(c.known, c.industry, rules.ind_snap).astype(np.float64)
+    industry = np.where(listed, _ffill(ind_rows, ind0), 0).astype(schema.INDUSTRY_DTYPE)
+
+    close, pre = arrays["close"], arrays["pre_close"]
+    started = np.logical_or.accumulate(np.vstack([~np.isnan(c.adj)[None, :], traded]), axis=0)[1:]
+    if rules.derive_adj:
+        # factor_t = factor_{t-1} * prev_close / pre_close on each traded day (1.0 at the
+        # first bar ever), multiplied in date order so any split by date gives the same bits.
+        prev = np.vstack(
+            [c.last_close[None, :], _ffill(np.where(traded, close, np.nan), c.last_close)[:-1]]
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = np.where(traded & np.isfinite(prev) & np.isfinite(pre), prev / pre, 1.0)
+        seed = np.where(np.isnan(c.adj), 1.0, c.adj)
+        chain = np.multiply.accumulate(np.vstack([seed[None, :], step]), axis=0)[1:]
+        arrays["adj_factor"] = np.where(started & (traded | listed), chain, np.nan)
+        diag.derived_adj.update(assets.codes[traded.any(axis=0)].tolist())
+    else:
+        adj = arrays["adj_factor"]
+        fill = listed & np.isnan(adj)
+        arrays["adj_factor"] = np.where(fill, _ffill(adj, c.adj), adj)
+
+    if rules.derive_limits and T and A:
+        regime = limits.limit_regime(dates)
+        date_pos = np.searchsorted(rules.sessions, dates).astype(np.int64)
+        up, dn = limits.limit_panel(
+            np.where(traded, pre, np.nan),
+            rules.board,
+            is_st,
+            regime,
+            date_pos,
+            rules.list_pos,
+            rules.nolimit,
+            rules.old_ipo,
+        )
+        arrays["up_limit"], arrays["down_limit"] = up, dn
+    if T and A and traded.any():
+        diag.traded_any = True
+        _check_bars(arrays, traded, dates, assets, rules, diag)
+
+    if rules.derive_turnover:
+        vol, fs, cmv = arrays["vol"], arrays["float_share"], arrays["circ_mv"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            by_fs = traded & (fs > 0) & np.isfinite(vol)
+            by_mv = traded & ~by_fs & (cmv > 0) & np.isfinite(vol)
+            # vol lots x 100 / (float_share x 10,000) x 100% = vol / float_share; float
+            # shares from market value: circ_mv (10k CNY) / close (CNY) in 10k shares.
+            tr = np.where(by_fs, vol / fs, np.nan)
+            arrays["turnover_rate"] = np.where(by_mv, vol * close / cmv, tr)
+        if by_fs.any():
+            diag.turnover.add("vol / float_share")
+        if by_mv.any():
+            diag.turnover.add("vol * close / circ_mv")
+
+    for f, v in arrays.items():
+        if not diag.has_values.get(f) and np.isfinite(v).any():
+            diag.has_values[f] = True
+
+    # State at the end of the block (what a store read back by append gives).
+    last_listed = _last_where(listed)
+    got = last_listed >= 0
+    cols = np.flatnonzero(got)
+    rows = last_listed[got]
+    out = _Carry(
+        known=c.known | got,
+        is_st=c.is_st.copy(),
+        industry=c.industry.copy(),
+        adj=c.adj.copy(),
+        last_close=c.last_close.copy(),
+        weight=carry.weight,
+    )
+    out.is_st[cols] = is_st[rows, cols]
+    out.industry[cols] = industry[rows, cols]
+    out.adj[cols] = arrays["adj_factor"][rows, cols]
+    last_bar = _last_where(traded)
+    tb = np.flatnonzero(last_bar >= 0)
+    out.last_close[tb] = close[last_bar[tb], tb]
 
     data = {f: (("date", "asset"), arrays[f]) for f in schema.DAILY_FLOAT_FIELDS}
     data["suspended"] = (("date", "asset"), suspended)
     data["is_st"] = (("date", "asset"), is_st)
     data[schema.DAILY_INDUSTRY_FIELD] = (("date", "asset"), industry)
-    return xr.Dataset(data, coords={"date": dates, **_asset_coords(assets)})
+    return xr.Dataset(data, coords={"date": dates, **_asset_coords(assets)}), out
 
 
-def _str_array(values: Iterable[Any]) -> np.ndarray:
-    return np.array([str(v) for v in values], dtype=np.dtypes.StringDType())
+#: Tolerance of the daily-return check beyond the limit price: the larger of 0.01 CNY and
+#: 0.1% of ``pre_close``.
+_LIMIT_TOL_CNY, _LIMIT_TOL_REL = 0.01, 1e-3
+
+
+def _check_bars(
+    arrays: dict[str, np.ndarray],
+    traded: np.ndarray,
+    dates: np.ndarray,
+    assets: _Assets,
+    rules: _Rules,
+    diag: _Diag,
+) -> None:
+    """Count closes outside [low, high] and returns beyond the board's widest limit."""
+    close, high, low, pre = arrays["close"], arrays["high"], arrays["low"], arrays["pre_close"]
+    with np.errstate(invalid="ignore"):
+        out = traded & ((close > high * (1 + 1e-9)) | (close < low * (1 - 1e-9)))
+    if out.any():
+        diag.outside_range += int(out.sum())
+        what = np.char.add(
+            np.char.add(np.char.add("close ", close.astype(str)), " not in "),
+            np.char.add(np.char.add(low.astype(str), ".."), high.astype(str)),
+        )
+        diag.outside_examples += _examples(out, dates, assets.codes, what)
+    # The widest range the board allows on the day (ST ignored: 5% is inside 10%); days
+    # without a limit (new listings, before 1996-12-16) and listing days are not checked.
+    regime = limits.limit_regime(dates)
+    date_pos = np.searchsorted(rules.sessions, dates).astype(np.int64)
+    up, dn = limits.limit_panel(
+        np.where(traded, pre, np.nan),
+        rules.board,
+        np.zeros(traded.shape, dtype=bool),
+        regime,
+        date_pos,
+        rules.list_pos,
+        rules.nolimit,
+        rules.old_ipo,
+    )
+    first_day = (date_pos[:, None] - rules.list_pos[None, :]) == 0
+    tol = np.maximum(_LIMIT_TOL_CNY, _LIMIT_TOL_REL * pre)
+    with np.errstate(invalid="ignore"):
+        beyond = traded & ~first_day & ((close > up + tol) | (close < dn - tol))
+    if beyond.any():
+        diag.beyond_limit += int(beyond.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ret = np.char.add(np.char.mod("%+.1f", (close / pre - 1) * 100), "%")
+        diag.beyond_examples += _examples(beyond, dates, assets.codes, ret)
+
+
+def _str_array(values: Iterable[Any], width: int = 0) -> np.ndarray:
+    """Fixed-width ``<U`` strings (what numpy, pandas and the synthetic store use).
+
+    ``width`` is a floor, so a later append of a longer label still fits.
+    """
+    text = [str(v) for v in values]
+    longest = max((len(t) for t in text), default=0)
+    return np.array(text, dtype=f"<U{max(width, longest, 1)}")
+
+
+#: Stored widths of label coordinates (fixed-width strings; longer values need a rebuild).
+CODE_WIDTH = 12
+NAME_WIDTH = 32
 
 
 def _asset_coords(assets: _Assets) -> dict[str, Any]:
     return {
-        "asset": _str_array(assets.codes),
-        "name": ("asset", _str_array(assets.name)),
-        "exchange": ("asset", _str_array(exchange_of(assets.codes))),
-        "board": ("asset", _str_array(board_of(assets.codes))),
+        "asset": _str_array(assets.codes, CODE_WIDTH),
+        "name": ("asset", _str_array(assets.name, NAME_WIDTH)),
+        "exchange": ("asset", _str_array(exchange_of(assets.codes), 2)),
+        "board": ("asset", _str_array(board_of(assets.codes), 7)),
         "list_date": ("asset", assets.list_date.astype("datetime64[ns]")),
         "delist_date": ("asset", assets.delist_date.astype("datetime64[ns]")),
     }
+
+
+def _take(t: _Table, keep: np.ndarray) -> _Table:
+    """The rows of ``t`` where ``keep`` (row numbers in later messages are of the kept rows)."""
+    return _Table(
+        t.frame,
+        t.dates[keep],
+        None if t.codes is None else t.codes[keep],
+        {k: v[keep] for k, v in t.values.items()},
+        {k: v[keep] for k, v in t.extra.items()},
+    )
+
+
+_CALENDAR_TABLES = (
+    "daily",
+    "adj_factor",
+    "daily_basic",
+    "stk_limit",
+    "index_daily",
+    "index_weight",
+)
+
+
+def _off_calendar(inp: _Inputs, mode: str, notes: list[str]) -> None:
+    """Reject (or drop) rows dated on days that are not exchange sessions.
+
+    Inside the real XSHG calendar's range (1991-01-02 .. 2026-12-31) such a row is certainly
+    wrong: ``mode="raise"`` raises, ``"drop"`` drops it with a note. Outside it only the
+    approximate fallback calendar is known, so those rows are kept with a note.
+    """
+    if mode not in ("raise", "drop"):
+        raise ValueError(f"off_calendar must be 'raise' or 'drop', got {mode!r}")
+    names = [k for k in _CALENDAR_TABLES if getattr(inp, k) is not None]
+    if not names:
+        names = [k for k in ("macro", "offshore") if getattr(inp, k) is not None]
+    if not names:
+        return
+    uniq = np.unique(np.concatenate([getattr(inp, k).dates for k in names]))
+    is_session, in_range = session_status(uniq)
+    certain = uniq[~is_session & in_range]
+    maybe = uniq[~is_session & ~in_range]
+    if len(certain):
+        rows = sum(int(np.isin(getattr(inp, k).dates, certain).sum()) for k in names)
+        first = ", ".join(str(pd.Timestamp(d).date()) for d in certain[:5])
+        what = (
+            f"{rows} row(s) on {len(certain)} date(s) that are not sessions of the Shanghai "
+            f"exchange calendar (first: {first})"
+        )
+        if mode == "raise":
+            raise IngestError(
+                f"{what}; weekend or holiday prints would enter the store's calendar and leave "
+                "every other stock missing on those days. Pass off_calendar='drop' to drop them"
+            )
+        for k in names:
+            t = getattr(inp, k)
+            setattr(inp, k, _take(t, ~np.isin(t.dates, certain)))
+        notes.append(f"dropped {what}")
+    if len(maybe):
+        rows = sum(int(np.isin(getattr(inp, k).dates, maybe).sum()) for k in names)
+        first = ", ".join(str(pd.Timestamp(d).date()) for d in maybe[:5])
+        notes.append(
+            f"kept {rows} row(s) on {len(maybe)} date(s) outside the real exchange calendar "
+            f"({XSHG_FIRST.date()} .. {XSHG_LAST.date()}) that the approximate fallback "
+            f"calendar does not have as sessions (first: {first}); check them"
+        )
+
+
+def _last_traded_bar(inp: _Inputs, codes: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Position in ``dates`` of each code's last traded ``daily`` bar (-1 when none)."""
+    out = np.full(len(codes), -1, dtype=np.int64)
+    d = inp.daily
+    if d is None or not len(codes) or not len(d.dates):
+        return out
+    with np.errstate(invalid="ignore"):
+        ok = (d.values["vol"] != 0) & ~np.isnan(d.values["close"])
+    if not ok.any():
+        return out
+    last = pd.Series(d.dates[ok]).groupby(d.codes[ok]).max().reindex(codes)
+    has = last.notna().to_numpy()
+    out[has] = np.searchsorted(dates, last.to_numpy(dtype="datetime64[ns]")[has])
+    return out
+
+
+def _infer_delisting(
+    assets: _Assets, last_bar: np.ndarray, dates: np.ndarray, stale_days: int
+) -> np.ndarray:
+    """Set ``delist_date`` of stale assets (no delist date, bars stopped long ago).
+
+    An asset whose last traded bar is more than ``stale_days`` sessions before the last of
+    ``dates`` is delisted on the session after that bar. Returns the mask of the assets this
+    call marked.
+    """
+    n = len(dates)
+    stale = (
+        np.isnat(assets.delist_date)
+        & (last_bar >= 0)
+        & ((n - 1 - last_bar) > stale_days)
+        & (last_bar + 1 < n)
+    )
+    idx = np.flatnonzero(stale)
+    assets.delist_date[idx] = dates[last_bar[idx] + 1]
+    assets.inferred[idx] = True
+    return stale
+
+
+def _warn(notes: list[str]) -> None:
+    for note in notes:
+        warnings.warn(note, IngestWarning, stacklevel=3)
+
+
+def _summary_notes(diag: _Diag, rules: _Rules, n_inferred: int, stale_days: int) -> list[str]:
+    notes: list[str] = []
+    if rules.derive_adj and diag.derived_adj:
+        notes.append(
+            f"no adj_factor input: derived the adjustment factor of {len(diag.derived_adj)} "
+            "asset(s) from the pre_close chain (factor *= previous close / pre_close on each "
+            "traded day); attrs['adj_factor_source'] records it"
+        )
+    if n_inferred:
+        notes.append(
+            f"{n_inferred} asset(s) without a delist_date have no bar in the last {stale_days} "
+            "sessions of the store: treated as delisted after their last bar "
+            "(attrs['delist_inferred'] lists them; a later append with bars reverses it)"
+        )
+    if diag.outside_range:
+        notes.append(
+            f"{diag.outside_range} bar(s) with a close outside [low, high], e.g. "
+            + "; ".join(diag.outside_examples[:3])
+        )
+    if diag.beyond_limit:
+        notes.append(
+            f"{diag.beyond_limit} bar(s) with a daily return (close / pre_close - 1) beyond "
+            "the board's price limit, e.g. "
+            + "; ".join(diag.beyond_examples[:3])
+            + " (a broken pre_close chain or unadjusted pre_close?)"
+        )
+    return notes
+
+
+def _merge_source(old: Any, new: str | None) -> Any:
+    """Sources of a field over the calls that built a store: ``"a"`` or ``"a + b"``."""
+    if new is None:
+        return old
+    parts = [] if not old else str(old).split(" + ")
+    if new not in parts:
+        parts.append(new)
+    return " + ".join(parts)
+
+
+def _daily_attrs(
+    old: Mapping[str, Any] | None,
+    diag: _Diag,
+    rules: _Rules,
+    assets: _Assets,
+    stale_days: int | None,
+) -> dict[str, Any]:
+    """The ``daily`` node's attrs after a call (``old``: the store's, None for ingest).
+
+    ``missing_fields`` stays the fields that no call provided: those the store recorded as
+    missing and this call did not provide (a store from another writer, e.g. the synthetic
+    market, records none).
+    """
+    attrs = dict(old or {})
+    prior: Mapping[str, Any] = old or {}
+    missing_now = [f for f in schema.DAILY_FLOAT_FIELDS if not diag.has_values.get(f)]
+    if old is not None:
+        before = set(old.get("missing_fields", ()))
+        missing_now = [f for f in missing_now if f in before]
+    attrs["missing_fields"] = missing_now
+    if diag.traded_any:
+        attrs["adj_factor_source"] = _merge_source(
+            prior.get("adj_factor_source"), _SOURCE_CHAIN if rules.derive_adj else _SOURCE_VENDOR
+        )
+        attrs["limit_source"] = _merge_source(
+            prior.get("limit_source"), _SOURCE_DERIVED if rules.derive_limits else _SOURCE_VENDOR
+        )
+        st = {"is_st": "daily is_st column", "name": "daily name column"}.get(
+            rules.st_rows or "", "stock_basic" if rules.has_stock_basic else "none"
+        )
+        attrs["is_st_source"] = _merge_source(prior.get("is_st_source"), st)
+        if rules.derive_turnover:
+            tr = " + ".join(sorted(diag.turnover)) if diag.turnover else None
+        else:
+            tr = _SOURCE_VENDOR
+        attrs["turnover_rate_source"] = _merge_source(prior.get("turnover_rate_source"), tr)
+    if stale_days is not None:
+        attrs["delist_inferred"] = assets.codes[assets.inferred].astype(str).tolist()
+        attrs["stale_days"] = int(stale_days)
+    return {k: v for k, v in attrs.items() if v is not None}
 
 
 def _index_codes(inp: _Inputs) -> np.ndarray:
@@ -829,7 +1324,11 @@ def _index_dataset(
     data[schema.INDEX_WEIGHT_FIELD] = (("date", "index", "asset"), weight)
     return xr.Dataset(
         data,
-        coords={"date": dates, "index": _str_array(indices), "asset": _str_array(assets.codes)},
+        coords={
+            "date": dates,
+            "index": _str_array(indices, CODE_WIDTH),
+            "asset": _str_array(assets.codes, CODE_WIDTH),
+        },
     )
 
 
@@ -859,7 +1358,7 @@ def _fundamentals_dataset(inp: _Inputs, existing: pd.DataFrame | None = None) ->
             for c in schema.STATEMENT_ITEMS
         }
     data: dict[str, Any] = {
-        "asset": ("record", _str_array(asset)),
+        "asset": ("record", _str_array(asset, CODE_WIDTH)),
         "end_date": ("record", end.astype("datetime64[ns]")),
         "ann_date": ("record", ann.astype("datetime64[ns]")),
         "update_flag": ("record", flag.astype(np.int8)),
@@ -924,6 +1423,8 @@ def ingest(
     stock_basic: FrameLike = None,
     adj_factor: FrameLike = None,
     overwrite: bool = False,
+    off_calendar: str = "raise",
+    stale_days: int = STALE_DAYS,
 ) -> Path:
     """Build a market store from long tables in tushare layout.
 
@@ -936,14 +1437,16 @@ def ingest(
         Local directory of the new zarr store.
     daily : path or DataFrame, optional
         ``ts_code, trade_date, open, high, low, close, pre_close, vol, amount`` and optionally
-        ``adj_factor``, ``is_st`` (0/1) and ``industry`` (Shenwan L1 code) per row. Rows with
-        ``vol == 0`` are the vendor's suspension placeholders: their bar fields are stored as
-        missing and the cell is flagged ``suspended``.
+        ``adj_factor``, ``is_st`` (0/1), ``name`` (the short name on the day: ``ST...``,
+        ``*ST...``, ``SST...``, ``S*ST...`` mean ST) and ``industry`` (Shenwan L1 code) per
+        row. Rows with ``vol == 0`` are the vendor's suspension placeholders: their bar fields
+        are stored as missing and the cell is flagged ``suspended``.
     daily_basic : path or DataFrame, optional
         ``ts_code, trade_date`` and any of ``turnover_rate, float_share, total_share,
         total_mv, circ_mv, pe_ttm, pb, ps_ttm, dv_ttm``.
     stk_limit : path or DataFrame, optional
-        ``ts_code, trade_date, up_limit, down_limit``.
+        ``ts_code, trade_date, up_limit, down_limit``. Without it the limit prices are derived
+        (Notes).
     index_daily : path or DataFrame, optional
         ``ts_code`` (index code, ``.SH/.SZ/.CSI``), ``trade_date, close`` and any of ``open,
         high, low, pre_close, vol, amount, total_mv, float_mv, pe_ttm, pb, dv_ttm``.
@@ -962,12 +1465,24 @@ def ingest(
         ``trade_date`` and any of ``a50_spot, a50_fut, a50_etf, hkd_cny``.
     stock_basic : path or DataFrame, optional
         ``ts_code`` and optionally ``name, list_date, delist_date, industry, is_st``. ``is_st``
-        defaults to ``'ST' in name`` (a snapshot applied to every listed date). Without it an
-        asset is listed from its first ``daily`` row and never delisted.
+        defaults to an ST name (``ST``/``*ST`` prefix): a snapshot used on the dates before an
+        asset's first per-row ``is_st``/``name`` value. Without it an asset is listed from its
+        first ``daily`` row, and delisted only when its bars go stale (``stale_days``).
     adj_factor : path or DataFrame, optional
-        ``ts_code, trade_date, adj_factor`` (tushare's separate adj_factor table).
+        ``ts_code, trade_date, adj_factor`` (tushare's separate adj_factor table). Without it
+        (and without an ``adj_factor`` column in ``daily``) the factor is derived (Notes).
     overwrite : bool, default False
         Replace an existing store at ``path``.
+    off_calendar : {"raise", "drop"}, default "raise"
+        Rows dated on a day that is not a session of the Shanghai exchange calendar
+        (:func:`quantdask.trading_calendar`; weekend and holiday prints): ``"raise"`` raises
+        :class:`IngestError` naming how many rows and the first dates, ``"drop"`` drops them
+        with an :class:`IngestWarning`. Dates beyond the real calendar's range (1991-01-02 ..
+        2026-12-31), checked only against the approximate fallback, are kept with a warning.
+        The exchange calendar only rejects dates; the store's calendar is the input dates.
+    stale_days : int, default 20
+        An asset without a ``delist_date`` whose last traded bar is more than this many
+        sessions before the store's last date is treated as delisted (Notes).
 
     Returns
     -------
@@ -980,9 +1495,17 @@ def ingest(
         Bad input, naming the file (or ``DataFrame <keyword>``), row and field: missing
         columns, duplicate keys, unparseable dates, non-numeric text in numeric columns,
         non-positive prices, ``high < low``, unknown code formats, an announcement before its
-        period end.
+        period end; rows on dates that are not exchange sessions (``off_calendar``).
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
+
+    Warns
+    -----
+    IngestWarning
+        Once per finding, after the store is written: the adjustment factor was derived
+        (with the number of assets), assets were inferred delisted (with the count), closes
+        outside ``[low, high]`` or daily returns beyond the board's price limit (with counts
+        and examples), off-calendar rows dropped or kept.
 
     Notes
     -----
@@ -991,11 +1514,33 @@ def ingest(
     those is given); ``macro`` and ``offshore`` values on other dates are dropped. Assets are
     all stock codes of the inputs, sorted. Every date-dimensioned node shares the calendar.
 
+    Derived fields, recorded in the ``daily`` node's attrs (:mod:`quantdask.io.schema`):
+
+    * ``adj_factor`` without a vendor factor: 1.0 at an asset's first traded bar, then
+      ``factor *= prev_close / pre_close`` on each traded day (``prev_close`` = the close of
+      the asset's previous traded bar), carried over suspensions; ``adj_factor_source`` is
+      ``"pre_close chain"`` (else ``"vendor"``). A vendor factor is carried over suspended
+      days too.
+    * ``up_limit`` / ``down_limit`` without ``stk_limit``: from ``pre_close``, board, date,
+      ST status and listing age by the rules of :mod:`quantdask.kernels.limits` (the ones the
+      synthetic market uses), rounded half up to 0.01; ``limit_source`` ``"derived"``.
+    * ``turnover_rate`` without a vendor column: ``vol / float_share`` (in %, vol in lots,
+      float_share in 10k shares), or ``vol * close / circ_mv`` where only the float market
+      value is known; ``turnover_rate_source`` names the formula.
+    * ``is_st`` from a per-row ``is_st`` or ``name`` column of ``daily`` (carried over
+      suspensions), else the ``stock_basic`` snapshot; ``is_st_source`` says which.
+    * ``missing_fields``: the daily float fields no input provided (stored all-NaN); factors
+      that need one raise instead of returning NaN.
+    * ``delist_inferred``: the assets delisted by ``stale_days``: their ``delist_date`` is the
+      session after their last traded bar, cells from there on are missing and not
+      ``suspended``; an :func:`append` that brings bars for one reverses it.
+
     The store is written into a temporary sibling directory and renamed into place at the
     end, so a failed ingest leaves nothing behind. An explicit I/O point, not lazy: the inputs
     are read into memory, and the dense fields are built and written one ``DATE_CHUNK`` block
-    of dates (all assets) at a time. For the whole market history, ingest the first years and
-    :func:`append` the rest a year at a time to keep the input frames small.
+    of dates (all assets) at a time; each block continues from the state at the end of the
+    previous one exactly as :func:`append` continues a store, so one call and an ingest of
+    the first dates plus appends of the rest give the same values.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -1014,20 +1559,26 @@ def ingest(
             adj_factor=adj_factor,
         )
     )
+    notes: list[str] = []
+    _off_calendar(inp, off_calendar, notes)
     dates = _calendar(inp)
     if not len(dates):
         raise IngestError("ingest: no dated input (give at least daily, index_daily or macro)")
     codes = _asset_codes(inp)
     assets = _new_assets(inp, codes)
+    inferred = _infer_delisting(assets, _last_traded_bar(inp, codes, dates), dates, stale_days)
+    rules = _rules(inp, assets, dates[0], dates[-1])
+    diag = _Diag()
     carry = _Carry()
     indices = _index_codes(inp)
     # One date block (DATE_CHUNK dates, all assets) in memory at a time: the first block makes
     # the store, later blocks extend it like an append (without a journal: the store is
-    # still a temporary directory). Index weights carry across blocks; nothing else does.
+    # still a temporary directory), continuing from the state the previous block ended in.
     block = schema.DATE_CHUNK
     first = dates[:block]
+    daily_ds, carry = _daily_dataset(inp, first, assets, carry, rules, diag)
     nodes = {
-        "daily": _daily_dataset(inp, first, assets, carry),
+        "daily": daily_ds,
         "index": _index_dataset(inp, first, indices, assets, carry),
         "fundamentals": _fundamentals_dataset(inp),
         "macro": _series_dataset(inp.macro, first, schema.MACRO_FIELDS),
@@ -1035,19 +1586,33 @@ def ingest(
     }
     with atomic_directory(path, purpose="ingest") as tmp:
         _write_tree(tmp, nodes, {"quantdask_store": "market", "generator": "quantdask.ingest"})
-        del nodes
+        del nodes, daily_ds
         for start in range(block, len(dates), block):
             part = dates[start : start + block]
             state = _read_store_state(tmp)
-            carry = _Carry(weight=state["carry"].weight)
+            carry.weight = state["carry"].weight
+            daily_ds, carry = _daily_dataset(inp, part, assets, carry, rules, diag)
             more = {
-                "daily": _daily_dataset(inp, part, assets, carry),
+                "daily": daily_ds,
                 "index": _index_dataset(inp, part, indices, assets, carry),
                 "macro": _series_dataset(inp.macro, part, schema.MACRO_FIELDS),
                 "offshore": _series_dataset(inp.offshore, part, schema.OFFSHORE_FIELDS),
             }
             _apply(tmp, state["tree"], more, n_dates_old=start, journal=False)
+        _set_attrs(tmp, {"daily": _daily_attrs(None, diag, rules, assets, stale_days)})
+    _warn(notes + _summary_notes(diag, rules, int(inferred.sum()), stale_days))
     return path
+
+
+def _set_attrs(path: Path, attrs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Replace node attrs and re-consolidate the metadata."""
+    with zarr_quiet():
+        group = zarr.open_group(str(path), mode="r+", zarr_format=3)
+        for node, a in attrs.items():
+            group[node].attrs.put(dict(a))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not recognized as a component.*")
+            zarr.consolidate_metadata(str(path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1078,35 +1643,60 @@ def _chunk_keys(arr: zarr.Array, region: tuple[slice, ...]) -> Iterable[tuple[in
 
 
 def _read_store_state(path: Path) -> dict[str, Any]:
-    """The small parts of a store that append needs: coords, last rows, record keys."""
+    """The small parts of a store that append needs: coords, per-asset state, record keys.
+
+    The per-asset state (:class:`_Carry`) is read at each asset's last listed date
+    (``is_st``, ``industry``, ``adj_factor``) and last traded bar (``close``), pointwise from
+    the zarr arrays; the last traded bar is found by scanning ``close`` back one date block at
+    a time, which for a live universe stops after the last block.
+    """
     with zarr_quiet():
         tree = xr.open_datatree(str(path), engine="zarr", chunks={})
+        group = zarr.open_group(str(path), mode="r")
     daily = tree["daily"].to_dataset()
-    state: dict[str, Any] = {"tree": tree}
+    attrs = dict(tree["daily"].attrs)
+    state: dict[str, Any] = {"tree": tree, "attrs": attrs}
     dates = daily["date"].values.astype("datetime64[ns]")
     state["dates"] = dates
-    codes = np.asarray(daily["asset"].values).astype(object)
-    state["assets"] = _Assets(
+    codes = np.asarray(daily["asset"].values).astype(str).astype(object)
+    inferred = np.isin(codes, np.asarray(attrs.get("delist_inferred", []), dtype=object))
+    assets = _Assets(
         codes,
-        np.asarray(daily["name"].values).astype(object)
+        np.asarray(daily["name"].values).astype(str).astype(object)
         if "name" in daily.coords
         else np.full(len(codes), "", dtype=object),
         daily["list_date"].values.astype("datetime64[ns]"),
         daily["delist_date"].values.astype("datetime64[ns]"),
+        inferred,
     )
-    last = daily.isel(date=-1) if len(dates) else None
-    state["carry"] = _Carry(
-        is_st=np.asarray(last["is_st"].values, dtype=bool)
-        if last is not None
-        else np.zeros(len(codes), bool),
-        industry=np.asarray(last["industry"].values).astype(schema.INDUSTRY_DTYPE)
-        if last is not None
-        else np.zeros(len(codes), schema.INDUSTRY_DTYPE),
-    )
+    state["assets"] = assets
+    n, A = len(dates), len(codes)
+    carry = _Carry().widen(A)
+    last_bar = np.full(A, -1, dtype=np.int64)
+    if n and A:
+        start = np.where(
+            np.isnat(assets.list_date), n, np.searchsorted(dates, assets.list_date)
+        ).astype(np.int64)
+        end = np.where(
+            np.isnat(assets.delist_date), n, np.searchsorted(dates, assets.delist_date)
+        ).astype(np.int64)
+        p_l = np.minimum(end, n) - 1
+        known = (p_l >= start) & (p_l >= 0)
+        cols = np.flatnonzero(known)
+        if cols.size:
+            rows = p_l[cols]
+            with zarr_quiet():
+                carry.is_st[cols] = np.asarray(group["daily/is_st"].vindex[rows, cols], dtype=bool)
+                carry.industry[cols] = np.asarray(group["daily/industry"].vindex[rows, cols])
+                carry.adj[cols] = np.asarray(group["daily/adj_factor"].vindex[rows, cols])
+        carry.known = known
+        last_bar, carry.last_close = _scan_last_close(group["daily/close"], start, n, A)
+    state["last_bar"] = last_bar
+    state["carry"] = carry
     if "index" in tree.children:
         idx = tree["index"].to_dataset()
         state["indices"] = (
-            np.asarray(idx["index"].values).astype(object)
+            np.asarray(idx["index"].values).astype(str).astype(object)
             if "index" in idx.dims
             else np.array([], dtype=object)
         )
@@ -1120,11 +1710,35 @@ def _read_store_state(path: Path) -> dict[str, Any]:
         if "asset" in f and "end_date" in f:
             state["records"] = pd.DataFrame(
                 {
-                    "asset": np.asarray(f["asset"].values).astype(object),
+                    "asset": np.asarray(f["asset"].values).astype(str).astype(object),
                     "end_date": f["end_date"].values,
                 }
             )
     return state
+
+
+def _scan_last_close(
+    arr: zarr.Array, start: np.ndarray, n: int, A: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Last row with a close per asset column, and that close, scanning blocks backwards."""
+    last = np.full(A, -1, dtype=np.int64)
+    value = np.full(A, np.nan)
+    todo = start < n
+    block = schema.DATE_CHUNK
+    hi = n
+    with zarr_quiet():
+        while todo.any() and hi > 0:
+            lo = max(0, ((hi - 1) // block) * block)
+            cols = np.flatnonzero(todo)
+            vals = np.asarray(arr[lo:hi])[:, cols]
+            pos = _last_where(~np.isnan(vals))
+            hit = pos >= 0
+            last[cols[hit]] = lo + pos[hit]
+            value[cols[hit]] = vals[pos[hit], np.flatnonzero(hit)]
+            todo[cols[hit]] = False
+            todo &= start < lo
+            hi = lo
+    return last, value
 
 
 def append(
@@ -1140,6 +1754,8 @@ def append(
     offshore: FrameLike = None,
     stock_basic: FrameLike = None,
     adj_factor: FrameLike = None,
+    off_calendar: str = "raise",
+    stale_days: int = STALE_DAYS,
 ) -> Path:
     """Append later dates (the daily update), new assets and new statements to a store.
 
@@ -1151,8 +1767,12 @@ def append(
     daily, daily_basic, stk_limit, index_daily, index_weight, statements, macro, offshore, stock_basic, adj_factor : path or DataFrame, optional
         As for :func:`ingest`. Every trade date must be after the store's last date.
         ``stock_basic`` supplies names and list dates of new assets (IPOs) and updates names
-        and delist dates of known ones; ``is_st`` and ``industry`` carry forward from the
-        store's last date unless given.
+        and delist dates of known ones; ``is_st`` and ``industry`` of known listed assets
+        carry forward from their last listed date unless given per row in ``daily``.
+    off_calendar : {"raise", "drop"}, default "raise"
+        As for :func:`ingest`.
+    stale_days : int, default 20
+        As for :func:`ingest`, counted back from the new last date.
 
     Returns
     -------
@@ -1166,11 +1786,26 @@ def append(
     StoreError
         The store is missing or was left mid-write by an interrupted append.
 
+    Warns
+    -----
+    IngestWarning
+        As for :func:`ingest`.
+
     Notes
     -----
-    History is not rewritten: only chunks holding new cells are written (the last date block
-    of every ``(date, ...)`` array and, when new assets arrive, the last asset-column chunks),
-    plus the small 1-D asset and index coordinates and the metadata. New assets are added
+    The derived fields continue the store: the ``pre_close`` chain of a derived
+    ``adj_factor`` goes on from each asset's last stored factor and last traded close,
+    ``is_st``/``industry`` from their last listed values, so the same inputs give the same
+    values whether they are ingested at once or ingested and appended in parts (the asset
+    order may differ: new assets follow the existing ones). The ``daily`` attrs are updated
+    (a source that changes between calls reads ``"vendor + pre_close chain"``).
+
+    History is not rewritten, with one exception: only chunks holding new cells are written
+    (the last date block of every ``(date, ...)`` array and, when new assets arrive, the last
+    asset-column chunks), plus the small 1-D asset and index coordinates and the metadata.
+    The exception is the ``stale_days`` delisting: an asset newly inferred delisted, or an
+    inferred one that has bars again, gets its cells from the (former) delist date on
+    rewritten (``suspended``, ``is_st``, ``industry``, ``adj_factor``). New assets are added
     after the existing ones (the asset order is not sorted after an append), missing before
     their listing. Before writing, every file the append may touch is saved in an undo
     journal (``<store>/.quantdask-journal``); it is deleted after success. If the process
@@ -1210,6 +1845,8 @@ def append(
                     f"{pd.Timestamp(t.dates[r]).date()} is not after the store's last date "
                     f"{pd.Timestamp(last).date()} (append only adds later dates)",
                 )
+    notes: list[str] = []
+    _off_calendar(inp, off_calendar, notes)
     new_dates = _calendar(inp)
     codes = _asset_codes(inp)
     fresh = codes[~np.isin(codes, old_assets.codes)]
@@ -1219,34 +1856,117 @@ def append(
         np.concatenate([old_assets.name, fresh_assets.name]),
         np.concatenate([old_assets.list_date, fresh_assets.list_date]),
         np.concatenate([old_assets.delist_date, fresh_assets.delist_date]),
+        np.concatenate([old_assets.inferred, fresh_assets.inferred]),
     )
-    if inp.stock_basic is not None and old_assets.n:
+    n_old_a = old_assets.n
+    if inp.stock_basic is not None and n_old_a:
         sb = inp.stock_basic.reindex(old_assets.codes)
         known = sb["name"].notna().to_numpy()
-        assets.name[: old_assets.n][known] = sb["name"].to_numpy(dtype=object)[known]
+        assets.name[:n_old_a][known] = sb["name"].to_numpy(dtype=object)[known]
         dl = sb["delist_date"].to_numpy(dtype="datetime64[ns]")
         has = ~np.isnat(dl)
-        assets.delist_date[: old_assets.n][has] = dl[has]
+        assets.delist_date[:n_old_a][has] = dl[has]
+        assets.inferred[:n_old_a][has] = False
     # Known assets that had no bar yet (e.g. index constituents) list at their first bar.
-    unlisted = np.isnat(assets.list_date[: old_assets.n])
+    unlisted = np.isnat(assets.list_date[:n_old_a])
     if unlisted.any():
         first = _first_bar(inp, old_assets.codes)
-        assets.list_date[: old_assets.n][unlisted] = first[unlisted]
+        assets.list_date[:n_old_a][unlisted] = first[unlisted]
+
+    # Stale-bar delisting over the whole calendar: reverse inferences that got bars again,
+    # infer new ones, and rewrite the old cells either change.
+    n_old = len(old_dates)
+    all_dates = np.concatenate([old_dates, new_dates]).astype("datetime64[ns]")
+    new_bar = _last_traded_bar(inp, assets.codes, new_dates)
+    last_bar = np.concatenate([state["last_bar"], np.full(len(fresh), -1, dtype=np.int64)])
+    last_bar = np.where(new_bar >= 0, n_old + new_bar, last_bar)
+    carry: _Carry = state["carry"]
+    patch_from = np.full(assets.n, -1, dtype=np.int64)  # first old row to rewrite
+    # Stores from other writers (the synthetic market) hold true delist dates: no inference.
+    infer = "stale_days" in state["attrs"]
+    relist = assets.inferred & (new_bar >= 0)
+    if relist.any():
+        j = np.flatnonzero(relist)
+        patch_from[j] = np.searchsorted(old_dates, assets.delist_date[j])
+        assets.delist_date[j] = np.datetime64("NaT")
+        assets.inferred[j] = False
+    was = assets.inferred.copy()
+    newly = np.zeros(assets.n, dtype=bool)
+    if infer:
+        newly = _infer_delisting(assets, last_bar, all_dates, stale_days) & ~was
+    j_new = np.flatnonzero(newly & (last_bar + 1 < n_old))
+    patch_from[j_new] = last_bar[j_new] + 1
+    patches = _delisting_patches(carry, relist, patch_from, n_old)
+
     old_idx: np.ndarray = state["indices"]
     idx_codes = _index_codes(inp)
     indices = np.concatenate([old_idx, idx_codes[~np.isin(idx_codes, old_idx)]]).astype(object)
-    carry: _Carry = state["carry"]
+    first_date = old_dates[0] if n_old else (new_dates[0] if len(new_dates) else None)
+    last_date = new_dates[-1] if len(new_dates) else first_date
+    diag = _Diag()
+    if first_date is not None:
+        rules = _rules(inp, assets, first_date, last_date)
+        daily_ds, carry = _daily_dataset(inp, new_dates, assets, carry, rules, diag)
+    else:
+        rules = None
+        daily_ds = xr.Dataset(coords={"date": new_dates, **_asset_coords(assets)})
     new_nodes = {
-        "daily": _daily_dataset(inp, new_dates, assets, carry),
+        "daily": daily_ds,
         "index": _index_dataset(inp, new_dates, indices, assets, carry),
         "fundamentals": _fundamentals_dataset(inp, state.get("records")),
         "macro": _series_dataset(inp.macro, new_dates, schema.MACRO_FIELDS),
         "offshore": _series_dataset(inp.offshore, new_dates, schema.OFFSHORE_FIELDS),
     }
-    if not len(new_dates) and inp.statements is None and not len(fresh) and inp.stock_basic is None:
+    attrs = state["attrs"]
+    if rules is not None:
+        attrs = _daily_attrs(state["attrs"], diag, rules, assets, stale_days if infer else None)
+    nothing = (
+        not len(new_dates)
+        and inp.statements is None
+        and not len(fresh)
+        and inp.stock_basic is None
+        and not patches
+    )
+    if nothing:
         return path
-    _apply(path, state["tree"], new_nodes, n_dates_old=len(old_dates))
+    _apply(
+        path,
+        state["tree"],
+        new_nodes,
+        n_dates_old=n_old,
+        patches=patches,
+        attrs={"daily": attrs} if attrs != state["attrs"] else None,
+    )
+    if rules is not None:
+        _warn(notes + _summary_notes(diag, rules, int(newly.sum()), stale_days))
     return path
+
+
+def _delisting_patches(
+    carry: _Carry, relist: np.ndarray, patch_from: np.ndarray, n_old: int
+) -> list[_Write]:
+    """Old cells an append rewrites because an asset's inferred delisting changed.
+
+    A re-listed asset (inferred delisted, bars again) is listed again from its former delist
+    date: ``suspended`` there (no bar), ``is_st``/``industry``/``adj_factor`` carried from its
+    last listed date. A newly inferred asset is delisted from the session after its last bar:
+    missing (NaN, ``False``, 0).
+    """
+    writes: list[_Write] = []
+    for j in np.flatnonzero((patch_from >= 0) & (patch_from < n_old)):
+        region = (slice(int(patch_from[j]), n_old), slice(int(j), int(j) + 1))
+        k = n_old - int(patch_from[j])
+        back = bool(relist[j])
+        cols = {
+            "suspended": np.full((k, 1), back),
+            "is_st": np.full((k, 1), bool(carry.is_st[j]) and back),
+            schema.DAILY_INDUSTRY_FIELD: np.full(
+                (k, 1), carry.industry[j] if back else 0, dtype=schema.INDUSTRY_DTYPE
+            ),
+            "adj_factor": np.full((k, 1), carry.adj[j] if back else np.nan),
+        }
+        writes += [_Write(f"daily/{f}", region, v) for f, v in cols.items()]
+    return writes
 
 
 def _apply(
@@ -1256,8 +1976,14 @@ def _apply(
     *,
     n_dates_old: int,
     journal: bool = True,
+    patches: list[_Write] | None = None,
+    attrs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Plan the region writes, journal the files they touch, write, consolidate, commit."""
+    """Plan the region writes, journal the files they touch, write, consolidate, commit.
+
+    ``patches`` are extra writes into existing cells (same store-relative array names);
+    ``attrs`` replace the attrs of the named nodes.
+    """
     with zarr_quiet():
         group = zarr.open_group(str(path), mode="r+", zarr_format=3)
         plan: list[tuple[zarr.Array, tuple[int, ...], list[_Write]]] = []
@@ -1279,7 +2005,14 @@ def _apply(
                 _check_string_width(arr, f"{node}/{name}", writes)
                 if writes or new_shape != old_shape:
                     plan.append((arr, new_shape, writes))
-        if not plan:
+        for w in patches or ():
+            arr = group[w.array]
+            entry = next((e for e in plan if e[0].path == arr.path), None)
+            if entry is None:
+                plan.append((arr, tuple(arr.shape), [w]))
+            else:
+                entry[2].append(w)
+        if not plan and not attrs:
             return
         touched = {p for p in _journal.list_store_files(path) if p.endswith("zarr.json")}
         for arr, _, writes in plan:
@@ -1294,6 +2027,8 @@ def _apply(
             for w in writes:
                 arr[w.region] = _encode(tree, w, arr)
                 _write_hook(w.array)
+        for node, a in (attrs or {}).items():
+            group[node].attrs.put(dict(a))
         with warnings.catch_warnings():
             # The journal directory sits in the store while it is consolidated.
             warnings.filterwarnings("ignore", message=".*not recognized as a component.*")
