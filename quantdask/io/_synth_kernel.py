@@ -296,7 +296,16 @@ def simulate_block(
                     S[S_ADJ, i] *= S[S_CLOSE, i] / pre
                     S[S_DPS, i] = 0.0
                     S[S_BONUS, i] = 1.0
-            upf, dnf = limit_fraction(board[i], st[tt, i], reform[tt], days, nolimit[i], old_ipo[i])
+            upf, dnf = limit_fraction(
+                # regime 1 / 2 (before / after the ChiNext reform): the simulated calendar
+                # gets daily limits on every date
+                board[i],
+                st[tt, i],
+                2 if reform[tt] else 1,
+                days,
+                nolimit[i],
+                old_ipo[i],
+            )
             up, dn = limit_prices(pre, upf, dnf)
             # planted expected return
             drift = prem[0] * S[S_SUM20, i] + prem[1] * (S[S_SUM250, i] - S[S_SUM20, i])

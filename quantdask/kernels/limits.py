@@ -29,6 +29,9 @@ BOARD_NAMES: tuple[str, ...] = ("main", "star", "chinext", "bse")
 CHINEXT_REFORM = np.datetime64("2020-08-24", "ns")
 #: Main-board registration reform: IPOs from this date trade 5 days without a limit.
 MAIN_REGISTRATION = np.datetime64("2023-04-10", "ns")
+#: The exchanges' daily price limits start on this session (1996-12-16); before it A-shares
+#: traded without a daily limit.
+LIMITS_START = np.datetime64("1996-12-16", "ns")
 
 # Half-up guard, in cents: values within this of a half cent count as the half cent. Float64
 # errors of ``pre * (1 +/- f) * 100`` are ~1e-11 cents at 10,000 CNY; genuine prices never
@@ -56,6 +59,23 @@ def board_codes(boards: np.ndarray) -> np.ndarray:
     if (out < 0).any():
         raise ValueError(f"unknown board name {names[out < 0][0]!r}; expected {BOARD_NAMES}")
     return out
+
+
+def limit_regime(dates: np.ndarray) -> np.ndarray:
+    """Limit regime of each date: 0 no daily limits, 1 limits, 2 limits after the ChiNext reform.
+
+    Parameters
+    ----------
+    dates : numpy.ndarray
+        ``datetime64`` dates.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64``: 0 before :data:`LIMITS_START`, 2 from :data:`CHINEXT_REFORM`, else 1.
+    """
+    d = np.asarray(dates).astype("datetime64[ns]")
+    return np.where(d < LIMITS_START, 0, np.where(d >= CHINEXT_REFORM, 2, 1)).astype(np.int64)
 
 
 def nolimit_days(board: np.ndarray, list_date: np.ndarray) -> np.ndarray:
@@ -93,7 +113,7 @@ def round_half_up_cents(x):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True)
-def limit_fraction(board, is_st, reform, days_since, nolimit, old_ipo):  # pragma: no cover
+def limit_fraction(board, is_st, regime, days_since, nolimit, old_ipo):  # pragma: no cover
     """``(up, down)`` limit fractions of one stock on one day; NaN when no limit applies.
 
     Parameters
@@ -102,8 +122,9 @@ def limit_fraction(board, is_st, reform, days_since, nolimit, old_ipo):  # pragm
         Board code (:data:`MAIN`, :data:`STAR`, :data:`CHINEXT`, :data:`BSE`).
     is_st : bool
         ST or *ST on the day.
-    reform : bool
-        The day is on or after the ChiNext reform (2020-08-24).
+    regime : int
+        :func:`limit_regime` of the day: 0 no limits (before 1996-12-16), 1 limits, 2 limits
+        after the ChiNext reform (2020-08-24).
     days_since : int
         Sessions since listing (0 on the listing day).
     nolimit : int
@@ -115,7 +136,7 @@ def limit_fraction(board, is_st, reform, days_since, nolimit, old_ipo):  # pragm
     -------
     tuple of float
     """
-    if days_since < nolimit:
+    if regime == 0 or days_since < nolimit:
         return np.nan, np.nan
     if old_ipo and days_since == 0:
         return 0.44, 0.36
@@ -123,7 +144,7 @@ def limit_fraction(board, is_st, reform, days_since, nolimit, old_ipo):  # pragm
         return 0.2, 0.2
     if board == BSE:
         return 0.3, 0.3
-    if board == CHINEXT and reform:
+    if board == CHINEXT and regime == 2:
         return 0.2, 0.2
     if is_st:
         return 0.05, 0.05
@@ -145,7 +166,7 @@ def limit_prices(pre, up_frac, down_frac):  # pragma: no cover - numba
 
 @numba.njit(cache=True)
 def limit_panel(
-    pre, board, is_st, reform, date_pos, list_pos, nolimit, old_ipo
+    pre, board, is_st, regime, date_pos, list_pos, nolimit, old_ipo
 ):  # pragma: no cover
     """Limit prices of a dense ``(date, asset)`` block.
 
@@ -157,8 +178,8 @@ def limit_panel(
         ``(A,)`` int board codes.
     is_st : numpy.ndarray
         ``(T, A)`` bool.
-    reform : numpy.ndarray
-        ``(T,)`` bool, date on or after the ChiNext reform.
+    regime : numpy.ndarray
+        ``(T,)`` int64 :func:`limit_regime` of the dates.
     date_pos, list_pos : numpy.ndarray
         ``(T,)`` and ``(A,)`` int64 session numbers of the dates and of the listing dates on
         one exchange calendar, so ``date_pos[t] - list_pos[a]`` is the listing age.
@@ -181,7 +202,7 @@ def limit_panel(
             if not np.isfinite(p):
                 continue
             uf, df = limit_fraction(
-                board[a], is_st[t, a], reform[t], date_pos[t] - list_pos[a], nolimit[a], old_ipo[a]
+                board[a], is_st[t, a], regime[t], date_pos[t] - list_pos[a], nolimit[a], old_ipo[a]
             )
             up[t, a], dn[t, a] = limit_prices(p, uf, df)
     return up, dn
@@ -192,6 +213,7 @@ __all__ = [
     "BSE",
     "CHINEXT",
     "CHINEXT_REFORM",
+    "LIMITS_START",
     "MAIN",
     "MAIN_REGISTRATION",
     "STAR",
@@ -199,6 +221,7 @@ __all__ = [
     "limit_fraction",
     "limit_panel",
     "limit_prices",
+    "limit_regime",
     "nolimit_days",
     "round_half_up_cents",
 ]
