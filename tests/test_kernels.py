@@ -113,9 +113,11 @@ def test_compress_valid_and_shift() -> None:
 
 def test_serial_and_parallel_builds_agree() -> None:
     a = _rows(m=40, n=300, seed=5)
-    b = _rows(m=40, n=300, seed=7)
+    order = rank.argsort_rows(a, nan_only=True)
+    srt = np.take_along_axis(a, order, axis=1)
     np.testing.assert_array_equal(
-        moving._move_pair.serial(a, b, 20, 10, True), moving._move_pair.parallel(a, b, 20, 10, True)
+        moving._move_order_stat.serial(order, srt, 20, 10, 0.5, 0),
+        moving._move_order_stat.parallel(order, srt, 20, 10, 0.5, 0),
     )
     g = np.random.default_rng(6).integers(0, 3, size=(300, 40))
     v = np.ascontiguousarray(a.T)

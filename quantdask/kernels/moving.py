@@ -5,12 +5,16 @@ Every kernel takes a C-contiguous float64 array of shape ``(m, n)``: ``m`` indep
 element ``[i, t]`` depends only on ``a[i, :t + 1]`` (no look-ahead). NaN is missing and is
 skipped inside windows; ``min_count`` is the number of valid values a window needs.
 
-Where bottleneck already has the kernel (mean, sum, std, var, min, max, argmin, argmax,
-rank) we call it; numba kernels here cover what it lacks: skew, excess kurtosis, quantile,
-percentile-of-score, streaks, an exponentially weighted mean whose state can be carried from
-one block to the next, and corr/cov (numbagg has them, but its parallel launch costs ~20 ms
-per call, which dominates on dask-sized blocks; ours run serially inside each dask task).
-Numba kernels pick a serial or parallel build by array size (:mod:`quantdask.kernels._dual`).
+Moving moments (sum, mean, var, std, skew, kurtosis, corr, cov) are numba "two-stack"
+windows (see the date-major section): no value outside a window enters its sums, so each
+window is as accurate as a direct computation over it after any level change (running sums,
+bottleneck's and numbagg's included, carry the rounding of every value that ever passed
+through them). Where bottleneck has the kernel and no sum is involved (min, max, argmin,
+argmax, short-window rank) we call it; numba kernels here also cover quantile,
+percentile-of-score, streaks and an exponentially weighted mean whose state can be carried
+from one block to the next. Time-last moment kernels run the date-major ones on the
+transposed array. Numba kernels with a ``prange`` loop pick a serial or parallel build by
+array size (:mod:`quantdask.kernels._dual`).
 
 This module never imports xarray.
 """
@@ -70,27 +74,29 @@ def _bn(fn, a: np.ndarray, window: int, min_count: int, **kw) -> np.ndarray:
 
 
 def move_mean(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving mean (bottleneck)."""
-    return _bn(bn.move_mean, a, window, min_count)
+    """Moving mean (the date-major kernel of :func:`dm_move_mean` on the transposed array)."""
+    return _time_last(dm_move_mean, a, window, min_count)
 
 
 def move_sum(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving sum (bottleneck)."""
-    return _bn(bn.move_sum, a, window, min_count)
+    """Moving sum (the date-major kernel of :func:`dm_move_sum` on the transposed array)."""
+    return _time_last(dm_move_sum, a, window, min_count)
 
 
 def move_std(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving sample standard deviation, ``ddof=1`` (bottleneck)."""
-    if window < 2:
-        return np.full_like(a, np.nan, dtype=np.float64)
-    return _bn(bn.move_std, a, window, max(min_count, 2), ddof=1)
+    """Moving sample standard deviation, ``ddof=1``; exactly 0 on a window of equal values.
+
+    Runs the date-major kernel of :func:`dm_move_std` on the transposed array.
+    """
+    return _time_last(dm_move_std, a, window, min_count)
 
 
 def move_var(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving sample variance, ``ddof=1`` (bottleneck)."""
-    if window < 2:
-        return np.full_like(a, np.nan, dtype=np.float64)
-    return _bn(bn.move_var, a, window, max(min_count, 2), ddof=1)
+    """Moving sample variance, ``ddof=1``; exactly 0 on a window of equal values.
+
+    Runs the date-major kernel of :func:`dm_move_var` on the transposed array.
+    """
+    return _time_last(dm_move_var, a, window, min_count)
 
 
 def move_min(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
@@ -136,17 +142,23 @@ def move_rank(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
 
 
 def move_corr(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving Pearson correlation over pairs where both are valid (numba running sums)."""
-    return _move_pair(_f64(a), _f64(b), window, max(min_count, 2), 1)
+    """Moving Pearson correlation over pairs where both are valid.
+
+    Needs at least 2 pairs; NaN where ``a`` or ``b`` is (numerically) constant over the
+    window. Runs the date-major two-stack kernel on the transposed arrays.
+    """
+    return _pair(a, b, window, min_count, True)
 
 
 def move_cov(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving sample covariance, ``ddof=1``, over pairs where both are valid (numba)."""
-    return _move_pair(_f64(a), _f64(b), window, max(min_count, 2), 0)
+    """Moving sample covariance, ``ddof=1``, over pairs where both are valid (>= 2 pairs)."""
+    return _pair(a, b, window, min_count, False)
 
 
-def _f64(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float64)
+def _pair(a: np.ndarray, b: np.ndarray, window: int, min_count: int, corr: bool) -> np.ndarray:
+    ta = np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)
+    tb = np.ascontiguousarray(np.asarray(b, dtype=np.float64).T)
+    return np.ascontiguousarray(_dm_pair(ta, tb, window, min_count, corr).T)
 
 
 def shift(a: np.ndarray, periods: int) -> np.ndarray:
@@ -173,69 +185,6 @@ def compress_valid(valid: np.ndarray) -> np.ndarray:
 
 from quantdask.kernels._dual import dual as _dual  # noqa: E402
 from quantdask.kernels.rank import argsort_rows  # noqa: E402
-
-
-@_dual
-def _move_pair(a, b, window, min_count, corr):  # pragma: no cover - compiled
-    m, n = a.shape
-    out = np.full((m, n), np.nan)
-    for i in numba.prange(m):
-        ra = 0.0
-        rb = 0.0
-        for t in range(n):
-            if not (np.isnan(a[i, t]) or np.isnan(b[i, t])):
-                ra = a[i, t]
-                rb = b[i, t]
-                break
-        sx = 0.0
-        sy = 0.0
-        sxx = 0.0
-        syy = 0.0
-        sxy = 0.0
-        k = 0
-        for t in range(n):
-            x = a[i, t]
-            y = b[i, t]
-            if not (np.isnan(x) or np.isnan(y)):
-                dx = x - ra
-                dy = y - rb
-                sx += dx
-                sy += dy
-                sxx += dx * dx
-                syy += dy * dy
-                sxy += dx * dy
-                k += 1
-            if t >= window:
-                x = a[i, t - window]
-                y = b[i, t - window]
-                if not (np.isnan(x) or np.isnan(y)):
-                    dx = x - ra
-                    dy = y - rb
-                    sx -= dx
-                    sy -= dy
-                    sxx -= dx * dx
-                    syy -= dy * dy
-                    sxy -= dx * dy
-                    k -= 1
-                    if k == 0:
-                        sx = 0.0
-                        sy = 0.0
-                        sxx = 0.0
-                        syy = 0.0
-                        sxy = 0.0
-            if k < min_count:
-                continue
-            nk = float(k)
-            cxy = sxy - sx * sy / nk
-            if corr:
-                cxx = sxx - sx * sx / nk
-                cyy = syy - sy * sy / nk
-                if cxx <= 1e-14 * sxx or cyy <= 1e-14 * syy or cxx <= 0.0 or cyy <= 0.0:
-                    continue
-                out[i, t] = min(1.0, max(-1.0, cxy / np.sqrt(cxx * cyy)))
-            else:
-                out[i, t] = cxy / (nk - 1.0)
-    return out
 
 
 def _time_last(dm_func, a: np.ndarray, *args) -> np.ndarray:
@@ -271,123 +220,282 @@ def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
 # bottleneck + transpose back), 8.6 ms for bottleneck strided along ``date`` (ops section
 # of ``bench/README.md``). Same definitions as the time-last kernels; skew, kurtosis and
 # the streak have no other implementation (their time-last API transposes into these).
+#
+# Every moment kernel is a van Herk/Gil-Werman "two stacks" window, as _dm_extreme: the rows
+# are cut into runs of ``window`` rows; a backward pass stores, for each row of a run, the
+# state of the suffix of the run from that row, and a forward pass over the next run keeps
+# the state of its prefix. The window ending at ``t`` is the suffix of the previous run from
+# ``t - window + 1`` merged with the prefix of ``t``'s run up to ``t``. No value outside a
+# window ever enters its accumulators (nothing is subtracted back out), so each output has
+# the rounding of a direct computation over its own rows whatever came before: running sums
+# with add/remove carry the rounding of every value that ever passed through them, which
+# after a fall from 1e6 to 1 (or 1 to 1e-17) is larger than the window's own values.
+# Sums and means merge plain sums. The higher moments keep (count, mean, M2[, M3, M4])
+# central-moment states updated one value at a time (Welford / Terriberry) and merged with
+# the pairwise formulas of Chan et al. / Pebay, so no power sum is centred on a fixed value
+# (the old kernels centred on each column's first value: a +38,300% listing-day return).
+# A window of equal values has M2 exactly 0. Column loops are branch-free (selects) over
+# tiles of ``_TILE`` columns, so one run's suffix states stay in cache and LLVM vectorises.
 
 _SUM, _MEAN, _VAR, _STD, _SKEW, _KURT = 0, 1, 2, 3, 4, 5
+
+#: Bytes of suffix states one tile of columns may hold (they should stay in the L2 cache).
+_TILE_BYTES = 1 << 20
+
+#: Skew, kurtosis and correlation are NaN where a window is numerically constant: its
+#: ``sum (x - mean)^2`` at most this fraction of its ``sum x^2``.
+CONSTANT_TOL = 1e-14
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - compiled
     # Rows of ``head`` (history, no output) then ``body`` (output rows), as if concatenated.
-    # Branch-free column loops (selects instead of ifs, kind tested outside them) so LLVM
-    # vectorises them: 0.4 ms vs 2.1 ms per 1043 x 512 block for the 20-day mean.
     h = head.shape[0]
     nb, m = body.shape
     n = h + nb
     out = np.empty((nb, m))
-    ref = np.zeros(m)
-    if kind >= _VAR:
-        # shift by each column's first valid value to limit cancellation in the power sums
-        found = np.zeros(m, dtype=np.bool_)
-        left = m
-        for t in range(n):
-            x = head[t] if t < h else body[t - h]
-            for j in range(m):
-                v = x[j]
-                if not found[j] and not np.isnan(v):
-                    ref[j] = v
-                    found[j] = True
-                    left -= 1
-            if left == 0:
-                break
-    need = float(min_count)
+    w = window
+    need = max(float(min_count), 1.0)
     if kind == _VAR or kind == _STD:
         need = max(need, 2.0)
     elif kind == _SKEW:
         need = max(need, 3.0)
     elif kind == _KURT:
         need = max(need, 4.0)
-    need = max(need, 1.0)
-    s1 = np.zeros(m)
-    s2 = np.zeros(m)
-    s3 = np.zeros(m)
-    s4 = np.zeros(m)
-    k = np.zeros(m)
-    # run length of equal valid values ending at t (var/std: a window whose valid values are
-    # all equal has variance exactly 0, as in pandas, whatever cancellation the sums suffer)
-    same = np.zeros(m)
-    prev = np.full(m, np.nan)
-    for t in range(n):
-        if kind == _VAR or kind == _STD:
-            x = head[t] if t < h else body[t - h]
-            for j in range(m):
-                ok = not np.isnan(x[j])
-                same[j] = (same[j] + 1.0 if x[j] == prev[j] else 1.0) if ok else same[j]
-                prev[j] = x[j] if ok else prev[j]
-        for sign, row in ((1.0, t), (-1.0, t - window)):
-            if row < 0:
-                continue
-            x = head[row] if row < h else body[row - h]
-            if kind <= _MEAN:
-                for j in range(m):
-                    ok = not np.isnan(x[j])
-                    s1[j] += sign * x[j] if ok else 0.0
-                    k[j] += sign if ok else 0.0
-            elif kind == _VAR or kind == _STD:
-                for j in range(m):
-                    ok = not np.isnan(x[j])
-                    d = x[j] - ref[j] if ok else 0.0
-                    s1[j] += sign * d
-                    s2[j] += sign * d * d
-                    k[j] += sign if ok else 0.0
-            else:
-                for j in range(m):
-                    ok = not np.isnan(x[j])
-                    d = x[j] - ref[j] if ok else 0.0
-                    d2 = d * d
-                    s1[j] += sign * d
-                    s2[j] += sign * d2
-                    s3[j] += sign * d2 * d
-                    s4[j] += sign * d2 * d2
-                    k[j] += sign if ok else 0.0
-            if sign < 0.0:  # an emptied window restarts its sums from exact zeros
-                for j in range(m):
-                    empty = k[j] == 0.0
-                    s1[j] = 0.0 if empty else s1[j]
-                    s2[j] = 0.0 if empty else s2[j]
-                    s3[j] = 0.0 if empty else s3[j]
-                    s4[j] = 0.0 if empty else s4[j]
-        if t < h:
-            continue
-        o = out[t - h]
-        if kind == _SUM:
-            for j in range(m):
-                o[j] = s1[j] if k[j] >= need else np.nan
-        elif kind == _MEAN:
-            for j in range(m):
-                o[j] = s1[j] / k[j] if k[j] >= need else np.nan
-        elif kind == _VAR or kind == _STD:
-            for j in range(m):
-                v = (s2[j] - s1[j] * s1[j] / k[j]) / (k[j] - 1.0)
-                v = v if v > 0.0 and same[j] < k[j] else 0.0
-                v = np.sqrt(v) if kind == _STD else v
-                o[j] = v if k[j] >= need else np.nan
-        else:
-            for j in range(m):
-                nk = k[j]
-                inv = 1.0 / nk
-                mu = s1[j] * inv
-                r2 = s2[j] * inv
-                mu2 = mu * mu
-                m2 = r2 - mu2
-                if kind == _SKEW:
-                    m3 = s3[j] * inv - 3.0 * mu * r2 + 2.0 * mu2 * mu
-                    res = np.sqrt(nk * (nk - 1.0)) / (nk - 2.0) * (m3 / (m2 * np.sqrt(m2)))
-                else:
-                    m4 = s4[j] * inv - 4.0 * mu * s3[j] * inv + 6.0 * mu2 * r2 - 3.0 * mu2 * mu2
-                    g2 = m4 / (m2 * m2) - 3.0
-                    res = ((nk + 1.0) * g2 + 6.0) * (nk - 1.0) / ((nk - 2.0) * (nk - 3.0))
-                ok = nk >= need and m2 > 1e-14 * r2 and m2 > 0.0
-                o[j] = res if ok else np.nan
+    order = 1 if kind <= _MEAN else (2 if kind <= _STD else (3 if kind == _SKEW else 4))
+    nbuf = order + 2 if order > 1 else 2
+    rows = max(1, min(w, n))  # a suffix is only stored when a later run exists
+    tile = max(8, min(m, (_TILE_BYTES // (8 * nbuf * rows)) // 8 * 8))
+    # suffix states of the previous run: row o = the suffix from o rows into that run;
+    # count, shift (the suffix's first value in its scan order, i.e. its last valid row) and
+    # the sums of (x - shift)^p, p = 1..order
+    sk = np.zeros((rows, tile))
+    sc = np.zeros((rows if order >= 2 else 1, tile))
+    s1 = np.zeros((rows, tile))
+    s2 = np.zeros((rows if order >= 2 else 1, tile))
+    s3 = np.zeros((rows if order >= 3 else 1, tile))
+    s4 = np.zeros((rows if order >= 4 else 1, tile))
+    ck = np.zeros(tile)  # running state: the prefix (forward) or the suffix (backward)
+    cc = np.zeros(tile)
+    c1 = np.zeros(tile)
+    c2 = np.zeros(tile)
+    c3 = np.zeros(tile)
+    c4 = np.zeros(tile)
+    first = max(0, h - w + 1) // w  # the run holding the oldest row an output needs
+    nrun = (n + w - 1) // w
+    for j0 in range(0, m, tile):
+        tw = min(m, j0 + tile) - j0
+        for r in range(first, nrun):
+            r0 = r * w
+            r1 = min(n, r0 + w)
+            for direction in range(2):
+                if direction == 0 and r1 <= h:
+                    continue  # no output row in this run: its prefix is not needed
+                if direction == 1 and r1 >= n:
+                    continue  # no later run: its suffix is not needed
+                for jj in range(tw):
+                    ck[jj] = 0.0
+                    cc[jj] = np.nan
+                    c1[jj] = 0.0
+                    c2[jj] = 0.0
+                    c3[jj] = 0.0
+                    c4[jj] = 0.0
+                for step in range(r1 - r0):
+                    t = r0 + step if direction == 0 else r1 - 1 - step
+                    xr = head[t] if t < h else body[t - h]
+                    x = xr[j0 : j0 + tw]
+                    if order == 1:
+                        for jj in range(tw):
+                            v = x[jj]
+                            ok = v == v
+                            c1[jj] += v if ok else 0.0
+                            ck[jj] += 1.0 if ok else 0.0
+                    else:
+                        for jj in range(tw):
+                            v = x[jj]
+                            ok = v == v
+                            c = cc[jj] if ck[jj] > 0.0 else v
+                            d = v - c if ok else 0.0
+                            d2 = d * d
+                            cc[jj] = c
+                            ck[jj] += 1.0 if ok else 0.0
+                            c1[jj] += d
+                            c2[jj] += d2
+                            if order >= 3:
+                                c3[jj] += d2 * d
+                            if order >= 4:
+                                c4[jj] += d2 * d2
+                    if direction == 1:
+                        o = t - r0
+                        sk[o, :tw] = ck[:tw]
+                        s1[o, :tw] = c1[:tw]
+                        if order >= 2:
+                            sc[o, :tw] = cc[:tw]
+                            s2[o, :tw] = c2[:tw]
+                        if order >= 3:
+                            s3[o, :tw] = c3[:tw]
+                        if order >= 4:
+                            s4[o, :tw] = c4[:tw]
+                        continue
+                    if t < h:
+                        continue
+                    o = t - r0 + 1  # the window's suffix starts o rows into run r - 1
+                    full = o < w and r > first
+                    oo = o if full else 0
+                    res = out[t - h, j0 : j0 + tw]
+                    bk = sk[oo]
+                    b1 = s1[oo]
+                    bc = sc[oo if order >= 2 else 0]
+                    b2 = s2[oo if order >= 2 else 0]
+                    b3 = s3[oo if order >= 3 else 0]
+                    b4 = s4[oo if order >= 4 else 0]
+                    if order == 1:
+                        for jj in range(tw):
+                            k = (bk[jj] if full else 0.0) + ck[jj]
+                            tot = (b1[jj] if full else 0.0) + c1[jj]
+                            val = tot if kind == _SUM else tot / k
+                            res[jj] = val if k >= need else np.nan
+                        continue
+                    if order == 2:
+                        for jj in range(tw):
+                            na = bk[jj] if full else 0.0
+                            nq = ck[jj]
+                            k = na + nq
+                            # shift the suffix's sums to the prefix's shift (both are values
+                            # of this window), or keep the suffix's if the prefix is empty
+                            ca = bc[jj]
+                            c = cc[jj] if nq > 0.0 else ca
+                            e = ca - c if na > 0.0 else 0.0
+                            a1 = b1[jj] if full else 0.0
+                            a2 = b2[jj] if full else 0.0
+                            t1 = a1 + na * e + c1[jj]
+                            t2 = a2 + e * (2.0 * a1 + na * e) + c2[jj]
+                            v = (t2 - t1 * t1 / k) / (k - 1.0)
+                            v = 0.0 if v < 0.0 else v
+                            v = np.sqrt(v) if kind == _STD else v
+                            res[jj] = v if k >= need else np.nan
+                        continue
+                    for jj in range(tw):
+                        na = bk[jj] if full else 0.0
+                        nq = ck[jj]
+                        k = na + nq
+                        ca = bc[jj]
+                        c = cc[jj] if nq > 0.0 else ca
+                        e = ca - c if na > 0.0 else 0.0
+                        a1 = b1[jj] if full else 0.0
+                        a2 = b2[jj] if full else 0.0
+                        a3 = b3[jj] if full else 0.0
+                        t1 = a1 + na * e + c1[jj]
+                        t2 = a2 + e * (2.0 * a1 + na * e) + c2[jj]
+                        t3 = a3 + e * (3.0 * a2 + e * (3.0 * a1 + na * e)) + c3[jj]
+                        mu = t1 / k  # mean - c
+                        m2 = t2 - mu * t1  # sum (x - mean)^2
+                        m3 = t3 - mu * (3.0 * t2 - 2.0 * mu * t1)
+                        sq = t2 + c * (2.0 * t1 + k * c)  # sum x^2
+                        ok = k >= need and m2 > CONSTANT_TOL * sq
+                        if order == 3:
+                            val = np.sqrt((k - 1.0) * m2) * k * m3 / ((k - 2.0) * m2 * m2)
+                        else:
+                            a4 = b4[jj] if full else 0.0
+                            t4 = (
+                                a4
+                                + e * (4.0 * a3 + e * (6.0 * a2 + e * (4.0 * a1 + na * e)))
+                                + c4[jj]
+                            )
+                            m4 = t4 - mu * (4.0 * t3 - mu * (6.0 * t2 - 3.0 * mu * t1))
+                            mm = m2 * m2
+                            val = (
+                                ((k + 1.0) * (k * m4 - 3.0 * mm) + 6.0 * mm)
+                                * (k - 1.0)
+                                / ((k - 2.0) * (k - 3.0) * mm)
+                            )
+                        res[jj] = val if ok else np.nan
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _dm_pair(a, b, window, min_count, corr):  # pragma: no cover - compiled
+    # Date-major ``(n, m)`` pairs, the two-stack windows of :func:`_dm_moments`: per partial
+    # window the count of pairs valid in both, the shifts (the partial's first valid pair in
+    # scan order) and the sums of dx, dy, dx^2, dy^2, dx*dy about them.
+    n, m = a.shape
+    out = np.empty((n, m))
+    w = window
+    need = max(float(min_count), 2.0)
+    rows = max(1, min(w, n))
+    tile = max(8, min(m, (_TILE_BYTES // (8 * 8 * rows)) // 8 * 8))
+    buf = np.zeros((8, rows, tile))  # k, cx, cy, sx, sy, sxx, syy, sxy of the suffixes
+    cur = np.zeros((8, tile))  # the running prefix (forward) or suffix (backward)
+    ck, cx, cy, sx, sy = cur[0], cur[1], cur[2], cur[3], cur[4]
+    sxx, syy, sxy = cur[5], cur[6], cur[7]
+    nrun = (n + w - 1) // w
+    for j0 in range(0, m, tile):
+        tw = min(m, j0 + tile) - j0
+        for r in range(nrun):
+            r0 = r * w
+            r1 = min(n, r0 + w)
+            for direction in range(2):
+                if direction == 1 and r1 >= n:
+                    continue
+                cur[:, :] = 0.0
+                for step in range(r1 - r0):
+                    t = r0 + step if direction == 0 else r1 - 1 - step
+                    xa = a[t, j0 : j0 + tw]
+                    xb = b[t, j0 : j0 + tw]
+                    for jj in range(tw):
+                        u = xa[jj]
+                        v = xb[jj]
+                        ok = u == u and v == v
+                        fresh = ck[jj] == 0.0
+                        px = u if fresh else cx[jj]
+                        py = v if fresh else cy[jj]
+                        du = u - px if ok else 0.0
+                        dv = v - py if ok else 0.0
+                        cx[jj] = px if ok or not fresh else 0.0
+                        cy[jj] = py if ok or not fresh else 0.0
+                        ck[jj] += 1.0 if ok else 0.0
+                        sx[jj] += du
+                        sy[jj] += dv
+                        sxx[jj] += du * du
+                        syy[jj] += dv * dv
+                        sxy[jj] += du * dv
+                    if direction == 1:
+                        buf[:, t - r0, :tw] = cur[:, :tw]
+                        continue
+                    o = t - r0 + 1
+                    full = o < w and r > 0
+                    q = buf[:, o if full else 0]
+                    res = out[t, j0 : j0 + tw]
+                    for jj in range(tw):
+                        na = q[0, jj] if full else 0.0
+                        nq = ck[jj]
+                        k = na + nq
+                        ex = q[1, jj] - (cx[jj] if nq > 0.0 else q[1, jj]) if na > 0.0 else 0.0
+                        ey = q[2, jj] - (cy[jj] if nq > 0.0 else q[2, jj]) if na > 0.0 else 0.0
+                        ax = q[3, jj] if full else 0.0
+                        ay = q[4, jj] if full else 0.0
+                        tx = ax + na * ex + sx[jj]
+                        ty = ay + na * ey + sy[jj]
+                        txx = (q[5, jj] if full else 0.0) + ex * (2.0 * ax + na * ex) + sxx[jj]
+                        tyy = (q[6, jj] if full else 0.0) + ey * (2.0 * ay + na * ey) + syy[jj]
+                        txy = (
+                            (q[7, jj] if full else 0.0) + ex * ay + ey * ax + na * ex * ey + sxy[jj]
+                        )
+                        cxy = txy - tx * ty / k
+                        if corr:
+                            cxx = txx - tx * tx / k
+                            cyy = tyy - ty * ty / k
+                            # numerically constant x or y (relative to its sum of squares)
+                            px = cx[jj] if nq > 0.0 else q[1, jj]
+                            py = cy[jj] if nq > 0.0 else q[2, jj]
+                            qx = txx + px * (2.0 * tx + k * px)
+                            qy = tyy + py * (2.0 * ty + k * py)
+                            ok = cxx > CONSTANT_TOL * qx and cyy > CONSTANT_TOL * qy
+                            val = min(1.0, max(-1.0, cxy / np.sqrt(cxx * cyy)))
+                        else:
+                            ok = True
+                            val = cxy / (k - 1.0)
+                        res[jj] = val if ok and k >= need else np.nan
     return out
 
 
