@@ -197,3 +197,12 @@ def test_timing_backtest_short_ruined_by_a_doubling_stays_at_zero():
     r = np.array([0.0, -0.5, -(320 / 150 - 1)])
     assert bt.metrics["annual_volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(252))
     assert bt.metrics["exposure"] == 1.0 and bt.metrics["n_trades"] == 1
+
+
+def test_ruin_on_a_date_without_benchmark_is_still_found():
+    idx = pd.bdate_range("2024-01-01", periods=4)
+    r = pd.Series([0.1, -1.0, 0.5, 0.2], index=idx)
+    b = pd.Series([0.0, np.nan, 0.0, 0.0], index=idx)
+    with pytest.warns(RuinWarning, match="2024-01-02"), pytest.warns(UserWarning, match="1 of"):
+        m = qd.metrics(r, b)
+    assert m["ruined"] is True and m["n_periods"] == 1

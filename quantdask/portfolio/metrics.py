@@ -200,19 +200,47 @@ def _ruin_metrics(
     if not np.isfinite(periods_per_year) or periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be positive, got {periods_per_year!r}")
     r = _as_series(returns, "returns")
-    b = None
-    if benchmark is not None:
-        b = _as_series(benchmark, "benchmark")
-        if isinstance(returns, pd.Series) and isinstance(benchmark, pd.Series):
-            r, b = r.align(b, join="inner")
-        elif len(b) != len(r):
+    both_series = isinstance(returns, pd.Series) and isinstance(benchmark, pd.Series)
+    b = None if benchmark is None else _as_series(benchmark, "benchmark")
+    if b is not None and not both_series:
+        if len(b) != len(r):
             raise ValueError(
                 f"benchmark: length {len(b)} differs from the returns' length {len(r)}"
             )
+        b.index = r.index
+    # ruin, on the portfolio's own returns (before any benchmark alignment)
+    known = ruin_date is not None
+    if not known:
+        hit = np.flatnonzero(r.to_numpy() <= -1.0)
+        if hit.size:
+            stop = int(hit[0])
+            ruin_date = r.index[stop]
+            r = r.iloc[: stop + 1]
+            if (
+                isinstance(turnover, pd.Series)
+                and isinstance(r.index, pd.DatetimeIndex)
+                and isinstance(turnover.index, pd.DatetimeIndex)
+            ):
+                turnover = turnover[turnover.index <= ruin_date]
+    if ruin_date is not None:
+        how = (
+            "the portfolio was ruined on"
+            if known
+            else "the wealth cumprod(1 + r) reaches zero (the portfolio is ruined) on"
+        )
+        warnings.warn(
+            f"{source}: {how} {_label(ruin_date)}; the metrics cover the periods up to and "
+            "including that date",
+            RuinWarning,
+            stacklevel=3,
+        )
+    own = int(r.notna().sum())
+    if b is not None:
+        if both_series:
+            r, b = r.align(b, join="inner")
         else:
-            b.index = r.index
+            b = b.iloc[: len(r)]
         keep = r.notna().to_numpy() & b.notna().to_numpy()
-        own = int(_as_series(returns, "returns").notna().sum())
         r, b = r[keep], b[keep]
         if len(r) < own:
             warnings.warn(
@@ -224,30 +252,6 @@ def _ruin_metrics(
             )
     else:
         r = r[r.notna()]
-    known = ruin_date is not None
-    if not known:
-        hit = np.flatnonzero(r.to_numpy() <= -1.0)
-        if hit.size:
-            stop = int(hit[0])
-            ruin_date = r.index[stop]
-            r = r.iloc[: stop + 1]
-            if b is not None:
-                b = b.iloc[: stop + 1]
-            if isinstance(turnover, pd.Series) and isinstance(r.index, pd.DatetimeIndex):
-                if isinstance(turnover.index, pd.DatetimeIndex):
-                    turnover = turnover[turnover.index <= ruin_date]
-    if ruin_date is not None:
-        how = (
-            "the portfolio was ruined on"
-            if known
-            else "the wealth cumprod(1 + r) reaches zero (the portfolio is ruined) on"
-        )
-        warnings.warn(
-            f"{source}: {how} {_label(ruin_date)}; the metrics cover the {len(r)} periods "
-            "up to and including that date",
-            RuinWarning,
-            stacklevel=3,
-        )
     rv = r.to_numpy()
     rf = (1.0 + risk_free) ** (1.0 / periods_per_year) - 1.0
     ar = annual_return(rv, periods_per_year)
