@@ -275,46 +275,60 @@ def test_valuation_percentiles(tree, level):
     check(value(tree, "dv_ttm_pct", level, window=60), percentile_ref(dv, 60))
 
 
-def streak_ref(c: pd.DataFrame, freq: str) -> pd.DataFrame:
-    """Plain-loop streak of period-to-date bars (calendar periods of the trading dates)."""
-    idx = pd.DatetimeIndex(c.index)
+def streak_ref(close: pd.DataFrame, pre_close: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Plain-loop streak of period-to-date bars (calendar periods of the trading dates).
+
+    A bar's move is the product of the raw daily ratios ``close / pre_close`` since the last
+    completed bar's last traded day; a relative move within 1e-9 is unchanged. Days with a
+    close but no ratio show NaN and move nothing.
+    """
+    idx = pd.DatetimeIndex(close.index)
     if freq == "D":
         period = np.arange(len(idx))
     else:
         period = idx.to_period({"W": "W", "M": "M", "Q": "Q", "Y": "Y"}[freq]).asi8
-    out = pd.DataFrame(np.nan, index=c.index, columns=c.columns)
-    arr = c.to_numpy()
-    for j in range(arr.shape[1]):
-        bars: list[tuple[int, float]] = []  # (period, last close) of bars with a trade
+    out = pd.DataFrame(np.nan, index=close.index, columns=close.columns)
+    c_arr, p_arr = close.to_numpy(), pre_close.reindex_like(close).to_numpy()
+    for j in range(c_arr.shape[1]):
+        bars: list[tuple[int, float]] = []  # (period, growth at its last traded day)
         streaks: list[float] = []
-        for t in range(arr.shape[0]):
-            x = arr[t, j]
-            if np.isnan(x):
+        growth = 1.0
+        for t in range(c_arr.shape[0]):
+            if np.isnan(c_arr[t, j]):
                 continue
+            ratio = c_arr[t, j] / p_arr[t, j]
+            known = bool(np.isfinite(ratio) and ratio > 0)
+            growth *= ratio if known else 1.0
             if bars and bars[-1][0] == period[t]:
                 bars.pop()
                 streaks.pop()
             if not bars:
                 s = np.nan
             else:
-                d = x - bars[-1][1]
+                move = growth / bars[-1][1] - 1.0
                 prev = streaks[-1]
-                if d > 0:
+                if move > 1e-9:
                     s = prev + 1 if prev > 0 else 1.0
-                elif d < 0:
+                elif move < -1e-9:
                     s = prev - 1 if prev < 0 else -1.0
                 else:
                     s = 0.0
-            bars.append((period[t], x))
+            bars.append((period[t], growth))
             streaks.append(s)
-            out.iloc[t, j] = s
+            if known:
+                out.iloc[t, j] = s
     return out
+
+
+def streak_inputs(tree: xr.DataTree, level: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    node = "daily" if level == "asset" else "index"
+    return frame(tree, node, "close"), frame(tree, node, "pre_close")
 
 
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("freq", ["D", "W", "M", "Q", "Y"])
 def test_streak(tree, level, freq):
-    check(value(tree, "streak", level, freq=freq), streak_ref(price(tree, level, "close"), freq))
+    check(value(tree, "streak", level, freq=freq), streak_ref(*streak_inputs(tree, level), freq))
 
 
 def test_bad_params(tree):
@@ -336,8 +350,66 @@ def test_streak_frequencies_in_one_graph(tree):
     fs = [qd.factor("streak", freq=f) for f in ("D", "W", "M")]
     dates = tree["index"]["date"].values
     ds = qd.compute(tree, fs, start=dates[1000], level="index").compute()
-    c = price(tree, "index", "close")
     for f in fs:
-        ref = streak_ref(c, f.params["freq"]).iloc[1000:]
+        ref = streak_ref(*streak_inputs(tree, "index"), f.params["freq"]).iloc[1000:]
         got = ds[f.variable].to_pandas()
         check(got, ref)
+
+
+# -- item 6: up/down from the vendor's close vs pre_close, not adjusted closes ----------------
+# Two stocks with the same raw prices; on day 5 (Monday of week 2) a 0.20 dividend goes ex:
+# pre_close 9.80 after a 10.00 close, and the stock closes unchanged at 9.80. Stock 0's
+# adjustment factor is the exact chain prev_close / pre_close = 10 / 9.8, so its adjusted
+# close 9.8 * (10 / 9.8) is 10 + 1 ulp; stock 1's vendor factor is rounded to 1.020, so its
+# adjusted close is 9.996. Both days are unchanged (streak 0), and so is week 2 as a bar.
+EX_CLOSE = [9.0, 9.2, 9.4, 9.6, 9.8, 10.0, 9.8, 9.9, 9.8, 9.8, 9.8, 9.7, 9.9, 9.9, 10.0, 10.0]
+EX_PRE = [8.9, 9.0, 9.2, 9.4, 9.6, 9.8, 9.8, 9.8, 9.9, 9.8, 9.8, 9.8, 9.7, 9.9, 9.9, 10.0]
+
+
+def _ex_dividend_tree(chunk: int) -> xr.DataTree:
+    # dates: Friday 2023-12-29, then Monday 2024-01-01 .. Friday 2024-01-19 (3 full weeks)
+    dates = pd.DatetimeIndex(["2023-12-29", *pd.bdate_range("2024-01-01", periods=15)])
+    close = np.array(EX_CLOSE)
+    pre = np.array(EX_PRE)
+    ex = 6  # Monday 2024-01-08
+    adj = np.ones((len(dates), 2))
+    adj[ex:, 0] = 10.0 / 9.8
+    adj[ex:, 1] = 1.020
+    assert close[ex] * adj[ex, 0] > close[ex - 1] * adj[ex - 1, 0]  # 1 ulp above
+    assert close[ex] * adj[ex, 1] < close[ex - 1] * adj[ex - 1, 1]
+    daily = xr.Dataset(
+        {
+            "close": (("date", "asset"), np.c_[close, close]),
+            "pre_close": (("date", "asset"), np.c_[pre, pre]),
+            "adj_factor": (("date", "asset"), adj),
+        },
+        coords={"date": dates.astype("datetime64[ns]"), "asset": ["600000.SH", "600001.SH"]},
+    ).chunk({"date": chunk})
+    return xr.DataTree.from_dict({"daily": daily})
+
+
+#: Expected streaks (hand-computed): daily from each row's close vs pre_close; weekly from
+#: the week so far vs the last week's close (compounded raw returns; week 0 is the Friday).
+EX_STREAK_D = [np.nan, 1, 2, 3, 4, 5, 0, 1, -1, 0, 0, -1, 1, 0, 1, 0]
+EX_STREAK_W = [np.nan, 1, 1, 1, 1, 1, 0, 2, 0, 0, 0, -1, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("chunk", [3, 16])
+@pytest.mark.parametrize(("freq", "expected"), [("D", EX_STREAK_D), ("W", EX_STREAK_W)])
+def test_streak_ex_dividend_unchanged_day(chunk, freq, expected):
+    got = qd.factor("streak", freq=freq)(_ex_dividend_tree(chunk)).values
+    ref = np.array(expected, dtype=float)
+    np.testing.assert_array_equal(got[:, 0], ref)
+    np.testing.assert_array_equal(got[:, 1], ref)
+
+
+def test_streak_through_compute_from_a_later_start():
+    """compute() with a start after the ex-date gives the same values (all history read)."""
+    from quantdask.testing import raise_if_dask_computes
+
+    tree = _ex_dividend_tree(4)
+    dates = tree["daily"]["date"].values
+    with raise_if_dask_computes():  # building the graph reads nothing
+        ds = qd.compute(tree, [qd.factor("streak", freq=f) for f in ("D", "W")], start=dates[8])
+    np.testing.assert_array_equal(ds["streak_D"].values[:, 0], EX_STREAK_D[8:])
+    np.testing.assert_array_equal(ds["streak_W"].values[:, 1], EX_STREAK_W[8:])

@@ -73,3 +73,69 @@ def test_resample_errors() -> None:
         qd.resample_bars(ds.drop_vars("low"))
     with pytest.raises(TypeError):
         qd.resample_bars(ds["close"])
+
+
+# -- bars' pre_close and up/down (item 6): compounded raw returns, not adjusted closes ---------
+def _with_pre_close(ds: xr.Dataset, seed: int = 1) -> xr.Dataset:
+    """Add the vendor's pre_close: the previous traded close, divided by a dividend/split
+    ratio on a few ex-dates (so raw closes of consecutive days are not comparable)."""
+    rng = np.random.default_rng(seed)
+    close = ds["close"].values
+    n, m = close.shape
+    ratio = np.where(rng.random((n, m)) < 0.03, rng.uniform(1.01, 2.0, (n, m)), 1.0)
+    pre = np.full((n, m), np.nan)
+    for j in range(m):
+        last = np.nan
+        for t in range(n):
+            if not np.isnan(close[t, j]):
+                pre[t, j] = last / ratio[t, j]
+                last = close[t, j]
+    return ds.assign(pre_close=(("date", "asset"), pre)).chunk(ds.chunksizes)
+
+
+@pytest.mark.parametrize("freq", ["W", "M"])
+@pytest.mark.parametrize("chunks", [7, 300])
+def test_bar_pre_close_compounds_raw_returns(freq: str, chunks: int) -> None:
+    ds = _with_pre_close(_daily(chunks=chunks))
+    with raise_if_dask_computes():
+        bars = qd.resample_bars(ds, freq=freq)
+    c = ds["close"].to_pandas()
+    pre = ds["pre_close"].to_pandas()
+    dates = pd.DatetimeIndex(ds["date"].values)
+    key = dates.to_period("W-SUN" if freq == "W" else "M")
+    bar_growth = (c / pre).groupby(key).prod()  # NaN (non-traded) days skipped
+    bar_close = c.groupby(key).last()
+    # a traded day without pre_close (an asset's first bar) leaves the bar without one
+    known = ~(c.notna() & pre.isna()).groupby(key).any()
+    ref = (bar_close / bar_growth).where(known)
+    got = bars["pre_close"].to_pandas()
+    np.testing.assert_allclose(got.to_numpy(), ref.to_numpy(), rtol=1e-12)
+    assert np.isfinite(got.to_numpy()).sum() > 20
+    # up / down of each bar: the sign of the pandas bar return, where it is not tiny
+    ret = (bar_growth - 1.0).where(bar_close.notna() & known)
+    direction = qd.ops.resample.bar_direction(np.log(bars["close"] / bars["pre_close"]))
+    big = ret.abs() > 1e-6
+    np.testing.assert_array_equal(
+        direction.to_pandas().to_numpy()[big.to_numpy()], np.sign(ret.to_numpy()[big.to_numpy()])
+    )
+
+
+def test_bar_unchanged_across_an_ex_dividend_day() -> None:
+    """A week whose only event is an ex-dividend day closing at its pre_close is unchanged,
+    exactly: its pre_close is the vendor's 9.80, not 10.00 * 9.8 / 10 (hand-computed)."""
+    dates = pd.DatetimeIndex(["2023-12-29", *pd.bdate_range("2024-01-01", periods=15)])
+    close = np.array(
+        [9.0, 9.2, 9.4, 9.6, 9.8, 10.0, 9.8, 9.9, 9.8, 9.8, 9.8, 9.7, 9.9, 9.9, 10, 10]
+    )
+    pre = np.array([8.9, 9.0, 9.2, 9.4, 9.6, 9.8, 9.8, 9.8, 9.9, 9.8, 9.8, 9.8, 9.7, 9.9, 9.9, 10])
+    ds = xr.Dataset(
+        {f: ("date", v) for f, v in {"close": close, "pre_close": pre}.items()},
+        coords={"date": dates},
+    )
+    ds = ds.assign(open=ds["close"], high=ds["close"], low=ds["close"]).chunk({"date": 4})
+    bars = qd.resample_bars(ds, freq="W").compute()
+    assert bars["close"].values.tolist() == [9.0, 10.0, 9.8, 10.0]
+    # Friday: its own 8.9; week 1: 9.0 (previous close); week 2: the ex-day's 9.80; week 3: 9.80
+    assert bars["pre_close"].values.tolist() == [8.9, 9.0, 9.8, 9.8]
+    direction = qd.ops.resample.bar_direction(np.log(bars["close"] / bars["pre_close"]))
+    assert direction.values.tolist() == [1.0, 1.0, 0.0, 1.0]

@@ -25,6 +25,7 @@ import xarray as xr
 from quantdask.factors.registry import UNBOUNDED, register_factor
 from quantdask.ops import (
     daily_returns,
+    period_ids,
     ts_kurt,
     ts_max,
     ts_mean,
@@ -34,6 +35,7 @@ from quantdask.ops import (
     ts_std,
     ts_streak,
 )
+from quantdask.ops.resample import bar_direction
 
 BOTH = ("asset", "index")
 #: Code of the CSI All Share index, the whole-market denominator of ``amount_share``.
@@ -239,11 +241,58 @@ def _streak_lookback(freq: str) -> int:
     return UNBOUNDED
 
 
+def _log_returns(ds: xr.Dataset, level: str) -> tuple[xr.DataArray, xr.DataArray]:
+    """``(bar, log(close / pre_close))``: where a daily bar exists, and its raw log return.
+
+    A bar exists where ``close`` is known (and, for stocks, the day is not suspended); its
+    log return is NaN where ``pre_close`` is missing or the ratio is not positive.
+    """
+    close = ds["close"]
+    bar = close.notnull()
+    if level == "asset" and "suspended" in ds:
+        bar = bar & ~ds["suspended"].astype(bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = close / ds["pre_close"]
+    lr = np.log(ratio.where(ratio > 0))
+    return bar, lr.where(bar)
+
+
+def _streak_levels(bar: xr.DataArray, lr: xr.DataArray, freq: str) -> xr.DataArray:
+    """Integer levels whose bar-to-bar changes are the bars' directions (+1, -1, 0).
+
+    ``ts_streak`` compares each date's value with the previous bar's last value. Feeding it
+    ``Y`` with ``Y(t) - Y(end of previous bar) = direction(t)`` makes it count the
+    directions decided by :func:`quantdask.ops.resample.bar_direction` (with its tolerance) instead
+    of comparing prices by exact equality. Values are small integers, exact in float64.
+    """
+    if freq == "D":
+        d = bar_direction(lr).fillna(0.0)
+        return d.where(bar, 0.0).cumsum("date").where(bar)
+    dates = bar["date"].values
+    n = len(dates)
+    pid = period_ids(dates, freq)
+    first = np.r_[True, pid[1:] != pid[:-1]]
+    # position of the last calendar date before each date's period (date 0 for the first)
+    prev_end = np.maximum(np.maximum.accumulate(np.where(first, np.arange(n), 0)) - 1, 0)
+    # compounded raw log return since the first date, carried unchanged over days without a bar
+    growth = lr.fillna(0.0).cumsum("date")
+    before = growth.isel(date=prev_end).assign_coords(date=dates).chunk(dict(growth.chunksizes))
+    # direction of the period so far vs its start, on every date: on a day without a bar it
+    # repeats the last bar day's, and it is exactly 0 while the period has no bar yet (the
+    # carried growth equals ``before`` bit for bit), so a period without bars adds nothing
+    d = bar_direction(growth - before)
+    # telescoping increments: Y(t) = sum of the earlier periods' final directions + d(t),
+    # and Y at the previous bar's last traded day is exactly that sum
+    is_first = xr.DataArray(first, dims="date", coords={"date": dates})
+    incr = d - d.shift(date=1).where(~is_first, 0.0)
+    return incr.cumsum("date").where(bar)
+
+
 @register_factor("streak", lookback=_streak_lookback, level=BOTH, inputs=_RETURNS)
 def streak(market: xr.DataTree, *, freq: str = "D", level: str = "asset") -> xr.DataArray:
     """Signed up/down streak of daily, weekly, monthly, quarterly or yearly bars.
 
-    ``+k`` when the bar in progress closes above the previous bar for the ``k``-th
+    ``+k`` when the bar in progress is up on the previous bar for the ``k``-th
     consecutive bar, ``-k`` for down bars, ``0`` when unchanged (a zero change breaks the
     streak).
 
@@ -252,17 +301,27 @@ def streak(market: xr.DataTree, *, freq: str = "D", level: str = "asset") -> xr.
     market : xarray.DataTree
         Market tree.
     freq : {"D", "W", "M", "Q", "Y"}, default "D"
-        Bar frequency; bars are resampled from daily closes on the trading calendar.
+        Bar frequency; bars are calendar periods of the trading calendar.
 
     Notes
     -----
+    Up / down is decided from the vendor's own prices, never from adjusted closes compared
+    by exact equality (1-ulp noise or a rounded adjustment factor on an ex-dividend day
+    would flip it). A daily bar's direction is that of ``close`` vs ``pre_close`` of the
+    same row (raw). A weekly..yearly bar in progress at ``t`` compares with the last
+    completed bar through the compounded raw daily returns ``close / pre_close`` since that
+    bar's last traded day (the same as comparing backward-adjusted closes, without the
+    adjustment factor). Both use :func:`quantdask.ops.resample.bar_direction`: a relative change
+    within ``UNCHANGED_RTOL`` (1e-9) is unchanged.
+
     Lookback: all history (a streak has no bounded length; ``compute`` loads every date
-    before ``start``). The weekly..yearly bar in progress at ``t`` is its close up to ``t``
-    (period to date), so nothing after ``t`` is used. Stocks use backward-adjusted close;
-    suspended days are skipped.
+    before ``start``). The weekly..yearly bar in progress at ``t`` is the period to date,
+    so nothing after ``t`` is used. Suspended days are skipped. A day without a return
+    (missing ``pre_close``) is missing and counts as unchanged.
     """
     _streak_lookback(freq)
-    return ts_streak(_price(market, level, "close"), freq=freq)
+    bar, lr = _log_returns(_node(market, level), level)
+    return ts_streak(_streak_levels(bar, lr, freq), freq=freq).where(lr.notnull())
 
 
 # --------------------------------------------------------------------------------------
