@@ -75,8 +75,17 @@ def _arrays(store: Path) -> dict[str, zarr.Array | zarr.Group]:
     return {"": group, **dict(group.members(max_depth=None))}
 
 
+@pytest.fixture
+def fresh_venv(tmp_path: Path):
+    """The python of a new ``--system-site-packages`` venv, removed after the test."""
+    root = tmp_path / "venv"
+    venv.create(root, system_site_packages=True, with_pip=True)
+    yield _venv_python(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_wheel_installs_demos_and_builds_the_same_market(tmp_path: Path) -> None:
+def test_wheel_installs_demos_and_builds_the_same_market(tmp_path: Path, fresh_venv: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE", "NOTICE"):
@@ -97,7 +106,8 @@ def test_wheel_installs_demos_and_builds_the_same_market(tmp_path: Path) -> None
         env,
     )
     (wheel,) = dist.glob("quantdask-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
     for path in (REPO / "quantdask").rglob("*"):
         rel = path.relative_to(REPO).as_posix()
         if path.suffix in (".py", ".toml", ".csv") and "__pycache__" not in rel:
@@ -107,9 +117,8 @@ def test_wheel_installs_demos_and_builds_the_same_market(tmp_path: Path) -> None
         assert any(".dist-info/" in n and n.endswith(f"/{licence}") for n in names), licence
 
     # a fresh venv that sees this environment's dependencies but not the checkout
-    root = tmp_path / "venv"
-    venv.create(root, system_site_packages=True, with_pip=True)
-    py = _venv_python(root)
+    py = fresh_venv
+    root = py.parent.parent
     _run(
         [
             str(py),
