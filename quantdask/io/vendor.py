@@ -82,7 +82,8 @@ _NULLS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "none", "--", "
 #: Lines searched for the header when ``skiprows`` is not given (title lines before it).
 _HEADER_SEARCH = 5
 #: Bytes of CSV bodies parsed in one pyarrow call (many small per-stock files per call).
-_GROUP_BYTES = 24 << 20
+_GROUP_BYTES = 4 << 20
+_MIN_GROUP_BYTES = 1 << 20
 _DELIMITERS = (",", "\t", ";", "|")
 
 
@@ -964,8 +965,9 @@ def _threads() -> int:
 
 
 def _groups(files: Sequence[Path], sizes: Sequence[int], workers: int) -> list[list[Path]]:
-    """Consecutive files in groups of about ``_GROUP_BYTES`` (at least 4 groups per worker)."""
-    target = min(_GROUP_BYTES, max(sum(sizes) // (4 * workers), 1))
+    """Consecutive files in groups of about ``_GROUP_BYTES`` (4 groups per worker or more,
+    unless the groups would be smaller than ``_MIN_GROUP_BYTES``)."""
+    target = min(_GROUP_BYTES, max(sum(sizes) // (4 * workers), _MIN_GROUP_BYTES))
     groups: list[list[Path]] = []
     cur: list[Path] = []
     acc = 0
