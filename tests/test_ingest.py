@@ -19,6 +19,7 @@ import pytest
 
 import quantdask as qd
 from quantdask.io import schema
+from quantdask.io.ingest import IngestWarning
 from quantdask.io.store import JOURNAL_DIR, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -708,12 +709,14 @@ def test_append_daily_update_to_a_synthetic_store(tmp_path, market_path):
         amount=1000.0,
     )
     basic = pd.DataFrame({"ts_code": ["688999.SH"], "name": ["New Co"], "list_date": ["20200102"]})
-    qd.append(
-        path,
-        daily=daily,
-        stock_basic=basic,
-        macro=pd.DataFrame({"trade_date": ["20200102"], "cgb_10y": [3.1]}),
-    )
+    # no adj_factor in the update: the factor continues the store's by the pre_close chain
+    with pytest.warns(IngestWarning, match=r"derived the adjustment factor of 6 asset\(s\)"):
+        qd.append(
+            path,
+            daily=daily,
+            stock_basic=basic,
+            macro=pd.DataFrame({"trade_date": ["20200102"], "cgb_10y": [3.1]}),
+        )
     report = qd.verify(path)
     assert report.ok, str(report)
     tree = qd.open_market(path)
@@ -767,18 +770,27 @@ def test_real_data_ingest_then_append(real_data_dir, tmp_path):
     ex = load_example()
     daily, index_daily = ex.hikyuu_daily(real_data_dir)
     macro = ex.bond_yields(real_data_dir)
-    path = qd.ingest(
-        tmp_path / "bars.zarr",
-        daily=ex.between(daily, "2010-01-01", "2010-12-31"),
-        index_daily=ex.between(index_daily, "2010-01-01", "2010-12-31"),
-        macro=ex.between(macro, "2010-01-01", "2010-12-31"),
-    )
-    qd.append(
-        path,
-        daily=ex.between(daily, "2011-01-01", "2011-12-31"),
-        index_daily=ex.between(index_daily, "2011-01-01", "2011-12-31"),
-        macro=ex.between(macro, "2011-01-01", "2011-12-31"),
-    )
+    # The sample has no adjustment factor and its pre_close is the previous close, so ingest
+    # derives a flat factor and reports the ex-rights days as returns beyond the limit.
+    with pytest.warns(IngestWarning) as rec:
+        path = qd.ingest(
+            tmp_path / "bars.zarr",
+            daily=ex.between(daily, "2010-01-01", "2010-12-31"),
+            index_daily=ex.between(index_daily, "2010-01-01", "2010-12-31"),
+            macro=ex.between(macro, "2010-01-01", "2010-12-31"),
+        )
+        qd.append(
+            path,
+            daily=ex.between(daily, "2011-01-01", "2011-12-31"),
+            index_daily=ex.between(index_daily, "2011-01-01", "2011-12-31"),
+            macro=ex.between(macro, "2011-01-01", "2011-12-31"),
+        )
+    text = [str(w.message) for w in rec]
+    assert sum("derived the adjustment factor of 7 asset(s)" in t for t in text) == 2
+    assert all(
+        t.startswith(("no adj_factor", "1 asset(s) without a delist_date", "1 bar(s) with a daily"))
+        for t in text
+    ), text
     report = qd.verify(path)
     assert report.ok, str(report)
     # reference: the raw vendor file pivoted with pandas

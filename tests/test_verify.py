@@ -180,3 +180,18 @@ def test_report_values_are_computed_in_one_pass(clean_store):
     with raise_if_dask_computes(max_computes=1) as counter:
         assert qd.verify(clean_store).ok
     assert counter.total_computes == 1
+
+
+def test_reports_variable_width_string_labels(store):
+    """Stores of older ingests kept labels as numpy StringDType: .values.astype(str) fails."""
+    with zarr_quiet():
+        g = zarr.open_group(str(store), mode="r+")
+        old = g["daily/asset"]
+        values, dims, attrs = old[:], old.metadata.dimension_names, dict(old.attrs)
+        del g["daily/asset"]
+        new = g["daily"].create_array(
+            "asset", shape=values.shape, dtype=str, dimension_names=dims, attributes=attrs
+        )
+        new[:] = values.astype(object)
+        zarr.consolidate_metadata(str(store))
+    only_problem(store, "daily/asset: labels stored as")

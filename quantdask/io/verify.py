@@ -128,6 +128,22 @@ def _labels_unique(values: Any, where: str, pattern: Any = None) -> list[str]:
     return out
 
 
+def _label_dtype_problems(ds: xr.Dataset, node: str, names: tuple[str, ...]) -> list[str]:
+    """Label coordinates must be fixed-width ``<U`` strings, as every quantdask writer stores.
+
+    numpy's variable-width ``StringDType`` (what older ingests wrote) breaks ordinary idioms
+    such as ``.values.astype(str)``.
+    """
+    out: list[str] = []
+    for name in names:
+        if name in ds.variables and ds[name].dtype.kind != "U":
+            out.append(
+                f"{node}/{name}: labels stored as {ds[name].dtype}, want fixed-width <U strings "
+                "(rebuild the store with qd.ingest)"
+            )
+    return out
+
+
 def verify(path: str | os.PathLike[str], *, repair: bool = False) -> VerifyReport:
     """Check a market store against the schema, optionally rolling back an interrupted append.
 
@@ -150,7 +166,8 @@ def verify(path: str | os.PathLike[str], *, repair: bool = False) -> VerifyRepor
     Checks: the nodes (``daily``, ``index``, ``fundamentals``, ``macro``; ``offshore`` when
     present), every field of :mod:`quantdask.io.schema` with its dims, dtype and stored
     chunking, the per-asset coordinates, sorted unique dates that are weekdays and Shanghai
-    exchange sessions, unique asset and index labels of known code formats, the same calendar
+    exchange sessions, unique asset and index labels of known code formats stored as
+    fixed-width ``<U`` strings, the same calendar
     on every ``date`` node, no non-positive prices or negative volumes, ``high >= low``,
     weights in [0, 1] summing to 1 per (date, index) where present, announcements not before
     their period end, and a leftover append journal.
@@ -235,6 +252,7 @@ def _check_daily(ds: xr.Dataset, group: zarr.Group, lazy: dict[str, Any]) -> lis
     if problems:
         return problems
     problems += _trading_day_problems(ds["date"].values, "daily")
+    problems += _label_dtype_problems(ds, "daily", ("asset", "name", "exchange", "board"))
     problems += _labels_unique(ds["asset"].values, "daily asset", _STOCK_CODE)
     if ds["date"].dtype != np.dtype("datetime64[ns]"):
         problems.append(f"daily: date dtype {ds['date'].dtype}, want datetime64[ns]")
@@ -282,6 +300,7 @@ def _check_index(ds: xr.Dataset, group: zarr.Group, lazy: dict[str, Any]) -> lis
     problems: list[str] = []
     if "index" in ds.coords:
         problems += _labels_unique(ds["index"].values, "index labels", _INDEX_CODE)
+    problems += _label_dtype_problems(ds, "index", ("index", "asset"))
     for f in schema.INDEX_FIELDS:
         if f not in ds:
             continue
@@ -318,6 +337,8 @@ def _check_fundamentals(ds: xr.Dataset, lazy: dict[str, Any]) -> list[str]:
     for k in schema.FUNDAMENTAL_KEYS:
         if k not in ds.variables:
             problems.append(f"fundamentals: missing key {k!r}")
+    if "asset" in ds.variables and ds.sizes.get("record", 0):
+        problems += _label_dtype_problems(ds, "fundamentals", ("asset",))
     for f in schema.STATEMENT_ITEMS:
         if f not in ds:
             problems.append(f"fundamentals: missing item {f!r}")
