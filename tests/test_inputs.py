@@ -167,3 +167,41 @@ def test_unbounded_lookback_is_shown_as_unbounded():
     assert ds["streak_D"].attrs["lookback"] == "unbounded"
     assert ds["close_vs_ma_5"].attrs["lookback"] == 4
     assert str(UNBOUNDED) not in repr(ds)
+
+
+def test_ingested_daily_only_store_names_what_no_input_provided(tmp_path):
+    """End to end: qd.ingest of a daily table only (no adj_factor, no daily_basic)."""
+    import warnings
+
+    dates = pd.bdate_range("2021-03-01", periods=12)  # ordinary sessions of March 2021
+    rows = []
+    for code, base in (("600000.SH", 10.0), ("000001.SZ", 20.0)):
+        prev = base
+        for i, d in enumerate(dates):
+            close = round(base + 0.1 * ((i * 7) % 5 - 2), 2)
+            rows.append(
+                {
+                    "ts_code": code,
+                    "trade_date": d.strftime("%Y%m%d"),
+                    "open": close,
+                    "high": close + 0.1,
+                    "low": close - 0.1,
+                    "close": close,
+                    "pre_close": prev,
+                    "vol": 1000.0,
+                    "amount": 1000.0 * close,
+                }
+            )
+            prev = close
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ingest's own notes (derived adj_factor, ...)
+        path = qd.ingest(tmp_path / "m.zarr", daily=pd.DataFrame(rows))
+    market = qd.open_market(path)
+    assert "turnover_rate" in market["daily"].attrs[MISSING_FIELDS_ATTR]
+    with pytest.raises(MissingInputError) as err:
+        qd.compute(market, ["turnover", qd.factor("close_vs_ma", window=5), "pe_ttm"])
+    text = str(err.value)
+    assert "daily/turnover_rate" in text and "daily/pe_ttm" in text
+    assert "close_vs_ma_5" not in err.value.missing  # adj_factor derived from pre_close
+    ma = qd.factor("close_vs_ma", window=5)(market).values
+    assert np.isfinite(ma).sum() == 2 * (len(dates) - 4)
