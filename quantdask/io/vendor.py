@@ -385,7 +385,8 @@ def _raw(path: Path, data: bytes, encoding: str | None, spec: _Spec) -> _Raw:
     return _Raw(path, _unique_names(names), delimiter, line, body, encoding)
 
 
-def _read_raw(path: Path, spec: _Spec) -> _Raw:
+def _read_raw(path: Path, spec: _Spec) -> _Raw | None:
+    """The header and body of a CSV file; None for an empty file (no bytes but blanks)."""
     try:
         data = _file_bytes(path)
     except IngestError:
@@ -393,6 +394,8 @@ def _read_raw(path: Path, spec: _Spec) -> _Raw:
     except Exception as err:  # OSError, zlib/lzma/bz2/zip errors
         raise IngestError(f"{spec.keyword}: cannot read {path}: {err}") from err
     data, encoding = _decode(path, data, spec)
+    if not data.strip():
+        return None
     return _raw(path, data, encoding, spec)
 
 
@@ -424,6 +427,8 @@ def _csv_types(spec: _Spec, names: Sequence[str]) -> dict[str, pa.DataType]:
 
 
 def _parse_csv(body: bytes, raw: _Raw, types: Mapping[str, pa.DataType]) -> pa.Table:
+    if not body.strip():  # a header and no rows
+        return pa.schema(list(types.items())).empty_table()
     return pacsv.read_csv(
         pa.py_buffer(body),
         read_options=pacsv.ReadOptions(
@@ -756,7 +761,7 @@ def _csv_run(raws: list[_Raw], spec: _Spec) -> list[_Part]:
 
 
 def _read_csv_files(paths: Sequence[Path], spec: _Spec) -> list[_Part]:
-    raws = [_read_raw(p, spec) for p in paths]
+    raws = [r for p in paths if (r := _read_raw(p, spec)) is not None]
     parts: list[_Part] = []
     i = 0
     while i < len(raws):
