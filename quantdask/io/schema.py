@@ -29,6 +29,19 @@ Conventions
   in 10k shares, market values in 10k CNY, ``turnover_rate`` and ``dv_ttm`` in %, ``cgb_10y``
   in %. ``pe_ttm`` is missing when trailing earnings are not positive (vendor convention).
 
+Provenance of an ingested store
+-------------------------------
+``qd.ingest`` / ``qd.append`` record in the ``daily`` node's attrs where each derived field
+came from (:data:`DAILY_ATTRS`): ``adj_factor_source`` (``"vendor"`` or ``"pre_close
+chain"``: derived as ``factor *= prev_close / pre_close`` on each traded day, 1.0 at the
+first bar, carried over suspensions), ``limit_source`` (``"vendor"`` = ``stk_limit``, or
+``"derived"`` by :mod:`quantdask.kernels.limits`), ``is_st_source``, ``turnover_rate_source``,
+``missing_fields`` (the float fields no input provided, stored all-NaN: factors that need one
+raise naming it), ``delist_inferred`` (assets delisted because their bars stopped more than
+``stale_days`` sessions before the store's last date) and ``stale_days``. A source that
+changed between calls reads ``"vendor + pre_close chain"``. Synthetic stores carry none of
+these (every field is simulated).
+
 Chunk layout
 ------------
 Stored chunks are ``DATE_CHUNK`` dates x ``ASSET_CHUNK`` assets (1024 x 512 float64 = 4 MiB).
@@ -105,7 +118,18 @@ DAILY_FIELDS: Final[tuple[str, ...]] = (
     DAILY_INDUSTRY_FIELD,
 )
 #: Per-asset coordinates of the ``daily`` node (strings and datetime64[ns], NaT = not delisted).
+#: Strings (and the ``asset`` / ``index`` labels of every node) are fixed-width ``<U``.
 ASSET_COORDS: Final[tuple[str, ...]] = ("name", "exchange", "board", "list_date", "delist_date")
+#: Attrs of the ``daily`` node of an ingested store: name -> meaning.
+DAILY_ATTRS: Final[dict[str, str]] = {
+    "adj_factor_source": "'vendor' (adj_factor table or column) or 'pre_close chain' (derived)",
+    "limit_source": "'vendor' (stk_limit) or 'derived' (quantdask.kernels.limits rules)",
+    "is_st_source": "'daily is_st column', 'daily name column', 'stock_basic' or 'none'",
+    "turnover_rate_source": "'vendor', 'vol / float_share' and/or 'vol * close / circ_mv'",
+    "missing_fields": "list of str: daily float fields no input provided (stored all-NaN)",
+    "delist_inferred": "list of str: assets delisted after their last bar (stale bars)",
+    "stale_days": "int: sessions without a bar after which an asset counts as delisted",
+}
 
 EXCHANGES: Final[tuple[str, ...]] = ("SH", "SZ", "BJ")
 BOARDS: Final[tuple[str, ...]] = ("main", "star", "chinext", "bse")
