@@ -857,11 +857,16 @@ class _Diag:
 
 
 def _examples(
-    mask: np.ndarray, dates: np.ndarray, codes: np.ndarray, what: np.ndarray, k: int = 3
+    mask: np.ndarray,
+    dates: np.ndarray,
+    codes: np.ndarray,
+    what: Any,
+    k: int = 3,
 ) -> list[str]:
+    """``code date (what)`` of the first ``k`` True cells; ``what(r, c)`` describes a cell."""
     rows, cols = np.nonzero(mask)
     return [
-        f"{codes[c]} {pd.Timestamp(dates[r]).date()} ({what[r, c]})"
+        f"{codes[c]} {pd.Timestamp(dates[r]).date()} ({what(r, c)})"
         for r, c in zip(rows[:k], cols[:k], strict=True)
     ]
 
@@ -1026,11 +1031,11 @@ def _check_bars(
         out = traded & ((close > high * (1 + 1e-9)) | (close < low * (1 - 1e-9)))
     if out.any():
         diag.outside_range += int(out.sum())
-        what = np.char.add(
-            np.char.add(np.char.add("close ", close.astype(str)), " not in "),
-            np.char.add(np.char.add(low.astype(str), ".."), high.astype(str)),
-        )
-        diag.outside_examples += _examples(out, dates, assets.codes, what)
+
+        def span(r: int, c: int) -> str:
+            return f"close {close[r, c]:g} not in {low[r, c]:g}..{high[r, c]:g}"
+
+        diag.outside_examples += _examples(out, dates, assets.codes, span)
     # The widest range the board allows on the day (ST ignored: 5% is inside 10%); days
     # without a limit (new listings, before 1996-12-16) and listing days are not checked.
     regime = limits.limit_regime(dates)
@@ -1051,8 +1056,10 @@ def _check_bars(
         beyond = traded & ~first_day & ((close > up + tol) | (close < dn - tol))
     if beyond.any():
         diag.beyond_limit += int(beyond.sum())
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ret = np.char.add(np.char.mod("%+.1f", (close / pre - 1) * 100), "%")
+
+        def ret(r: int, c: int) -> str:
+            return f"{(close[r, c] / pre[r, c] - 1) * 100:+.1f}%"
+
         diag.beyond_examples += _examples(beyond, dates, assets.codes, ret)
 
 
