@@ -214,33 +214,34 @@ def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
 # date-major kernels: time along the FIRST axis, as the panel is stored
 # --------------------------------------------------------------------------------------
 # The stored chunks are C-ordered (date, asset) blocks, so one date's row is contiguous. These
-# kernels keep one running state per column and walk the rows in time order with the column
-# loop innermost (contiguous, vectorised), which avoids the transpose copies the time-last
-# kernels need: 0.5 ms vs 5.3 ms for a 20-day mean over one 1043 x 512 block (transpose +
-# bottleneck + transpose back), 8.6 ms for bottleneck strided along ``date`` (ops section
-# of ``bench/README.md``). Same definitions as the time-last kernels; skew, kurtosis and
-# the streak have no other implementation (their time-last API transposes into these).
+# kernels walk the rows with the column loop innermost (contiguous, branch-free selects, so
+# LLVM vectorises), which avoids the transpose copies the time-last kernels need. Same
+# definitions as the time-last kernels; the moments, skew, kurtosis and the streak have no
+# other implementation (their time-last API transposes into these).
 #
-# Every moment kernel is a van Herk/Gil-Werman "two stacks" window, as _dm_extreme: the rows
+# Every moment kernel is a van Herk/Gil-Werman "two-stack" window, as _dm_extreme: the rows
 # are cut into runs of ``window`` rows; a backward pass stores, for each row of a run, the
-# state of the suffix of the run from that row, and a forward pass over the next run keeps
-# the state of its prefix. The window ending at ``t`` is the suffix of the previous run from
-# ``t - window + 1`` merged with the prefix of ``t``'s run up to ``t``. No value outside a
-# window ever enters its accumulators (nothing is subtracted back out), so each output has
-# the rounding of a direct computation over its own rows whatever came before: running sums
-# with add/remove carry the rounding of every value that ever passed through them, which
-# after a fall from 1e6 to 1 (or 1 to 1e-17) is larger than the window's own values.
-# Sums and means merge plain sums. The higher moments keep (count, mean, M2[, M3, M4])
-# central-moment states updated one value at a time (Welford / Terriberry) and merged with
-# the pairwise formulas of Chan et al. / Pebay, so no power sum is centred on a fixed value
-# (the old kernels centred on each column's first value: a +38,300% listing-day return).
-# A window of equal values has M2 exactly 0. Column loops are branch-free (selects) over
-# tiles of ``_TILE`` columns, so one run's suffix states stay in cache and LLVM vectorises.
+# sums of the run's suffix from that row, and a forward pass over the next run keeps the
+# sums of its prefix. The window ending at ``t`` is the previous run's suffix from
+# ``t - window + 1`` plus the prefix of ``t``'s run up to ``t``. No value outside a window
+# ever enters its sums (nothing is subtracted back out), so each output has the rounding of
+# a direct sum over its own rows whatever came before; running sums with add/remove carry
+# the rounding of every value that ever passed through them, which after a fall from 1e6 to
+# 1 (or 1 to 1e-17) exceeds the window's own values. Power sums are of ``x - shift`` with
+# the shift a value of the partial itself (the prefix's first valid value, the suffix's
+# last), so |x - shift| is at most the window's range, never a distance to some far level
+# (the running-sum kernels shifted by the column's first value: a +38,300% listing-day
+# return); the suffix's sums are re-based on the prefix's shift binomially before the
+# merge. The scans need no division. A window of equal values has all deviations exactly
+# 0, hence variance exactly 0. Cost per 1,024 x 512 block (``bench/bench_ops.py``): about
+# 1.0-1.5x the running sums for mean/std/skew, ~2x for kurtosis.
 
 _SUM, _MEAN, _VAR, _STD, _SKEW, _KURT = 0, 1, 2, 3, 4, 5
 
-#: Bytes of suffix states one tile of columns may hold (they should stay in the L2 cache).
-_TILE_BYTES = 1 << 20
+#: Columns per tile of the two-stack kernels. Whole rows are fastest (each row's loop setup
+#: is paid once per tile, ~100+ ns): a 512-column block is one tile; wider arrays (time-last
+#: calls on many series) are cut so the suffix buffers stay bounded.
+_TILE = 1024
 
 #: Skew, kurtosis and correlation are NaN where a window is numerically constant: its
 #: ``sum (x - mean)^2`` at most this fraction of its ``sum x^2``.
@@ -263,19 +264,20 @@ def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - comp
     elif kind == _KURT:
         need = max(need, 4.0)
     order = 1 if kind <= _MEAN else (2 if kind <= _STD else (3 if kind == _SKEW else 4))
-    nbuf = order + 2 if order > 1 else 2
     rows = max(1, min(w, n))  # a suffix is only stored when a later run exists
-    tile = max(8, min(m, (_TILE_BYTES // (8 * nbuf * rows)) // 8 * 8))
-    # suffix states of the previous run: row o = the suffix from o rows into that run;
-    # count, shift (the suffix's first value in its scan order, i.e. its last valid row) and
-    # the sums of (x - shift)^p, p = 1..order
-    sk = np.zeros((rows, tile))
-    sc = np.zeros((rows if order >= 2 else 1, tile))
+    tile = max(1, min(m, _TILE))
+    # suffixes of the previous run (row o: the suffix from o rows into the run): count and
+    # sums of (x - sc)^p, p = 1..order; sc, the shift, is the run's last valid value (the
+    # first one its backward scan meets), the same for all its suffixes
+    sk = np.zeros((rows, tile), dtype=np.int32)  # counts <= rows: exact, half the bytes
     s1 = np.zeros((rows, tile))
     s2 = np.zeros((rows if order >= 2 else 1, tile))
     s3 = np.zeros((rows if order >= 3 else 1, tile))
     s4 = np.zeros((rows if order >= 4 else 1, tile))
-    ck = np.zeros(tile)  # running state: the prefix (forward) or the suffix (backward)
+    sc = np.zeros(tile)
+    # the running state: the prefix (forward pass, shift: its first valid value) or the
+    # suffix (backward pass)
+    ck = np.zeros(tile)
     cc = np.zeros(tile)
     c1 = np.zeros(tile)
     c2 = np.zeros(tile)
@@ -293,13 +295,12 @@ def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - comp
                     continue  # no output row in this run: its prefix is not needed
                 if direction == 1 and r1 >= n:
                     continue  # no later run: its suffix is not needed
-                for jj in range(tw):
-                    ck[jj] = 0.0
-                    cc[jj] = np.nan
-                    c1[jj] = 0.0
-                    c2[jj] = 0.0
-                    c3[jj] = 0.0
-                    c4[jj] = 0.0
+                ck[:] = 0.0
+                cc[:] = np.nan
+                c1[:] = 0.0
+                c2[:] = 0.0
+                c3[:] = 0.0
+                c4[:] = 0.0
                 for step in range(r1 - r0):
                     t = r0 + step if direction == 0 else r1 - 1 - step
                     xr = head[t] if t < h else body[t - h]
@@ -327,15 +328,23 @@ def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - comp
                                 c4[jj] += d2 * d2
                     if direction == 1:
                         o = t - r0
-                        sk[o, :tw] = ck[:tw]
-                        s1[o, :tw] = c1[:tw]
+                        bk = sk[o]
+                        b1 = s1[o]
+                        for jj in range(tw):
+                            bk[jj] = np.int32(ck[jj])
+                            b1[jj] = c1[jj]
                         if order >= 2:
-                            sc[o, :tw] = cc[:tw]
-                            s2[o, :tw] = c2[:tw]
+                            b2 = s2[o]
+                            for jj in range(tw):
+                                b2[jj] = c2[jj]
                         if order >= 3:
-                            s3[o, :tw] = c3[:tw]
+                            b3 = s3[o]
+                            for jj in range(tw):
+                                b3[jj] = c3[jj]
                         if order >= 4:
-                            s4[o, :tw] = c4[:tw]
+                            b4 = s4[o]
+                            for jj in range(tw):
+                                b4[jj] = c4[jj]
                         continue
                     if t < h:
                         continue
@@ -345,27 +354,25 @@ def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - comp
                     res = out[t - h, j0 : j0 + tw]
                     bk = sk[oo]
                     b1 = s1[oo]
-                    bc = sc[oo if order >= 2 else 0]
-                    b2 = s2[oo if order >= 2 else 0]
-                    b3 = s3[oo if order >= 3 else 0]
-                    b4 = s4[oo if order >= 4 else 0]
                     if order == 1:
                         for jj in range(tw):
-                            k = (bk[jj] if full else 0.0) + ck[jj]
+                            k = (float(bk[jj]) if full else 0.0) + ck[jj]
                             tot = (b1[jj] if full else 0.0) + c1[jj]
                             val = tot if kind == _SUM else tot / k
                             res[jj] = val if k >= need else np.nan
                         continue
+                    b2 = s2[oo]
+                    b3 = s3[oo if order >= 3 else 0]
+                    b4 = s4[oo if order >= 4 else 0]
                     if order == 2:
                         for jj in range(tw):
-                            na = bk[jj] if full else 0.0
+                            na = float(bk[jj]) if full else 0.0
                             nq = ck[jj]
                             k = na + nq
-                            # shift the suffix's sums to the prefix's shift (both are values
-                            # of this window), or keep the suffix's if the prefix is empty
-                            ca = bc[jj]
-                            c = cc[jj] if nq > 0.0 else ca
-                            e = ca - c if na > 0.0 else 0.0
+                            # re-base the suffix's sums on the prefix's shift (both shifts
+                            # are values of this window), or keep its own if no prefix
+                            c = cc[jj] if nq > 0.0 else sc[jj]
+                            e = sc[jj] - c if na > 0.0 else 0.0
                             a1 = b1[jj] if full else 0.0
                             a2 = b2[jj] if full else 0.0
                             t1 = a1 + na * e + c1[jj]
@@ -376,12 +383,11 @@ def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - comp
                             res[jj] = v if k >= need else np.nan
                         continue
                     for jj in range(tw):
-                        na = bk[jj] if full else 0.0
+                        na = float(bk[jj]) if full else 0.0
                         nq = ck[jj]
                         k = na + nq
-                        ca = bc[jj]
-                        c = cc[jj] if nq > 0.0 else ca
-                        e = ca - c if na > 0.0 else 0.0
+                        c = cc[jj] if nq > 0.0 else sc[jj]
+                        e = sc[jj] - c if na > 0.0 else 0.0
                         a1 = b1[jj] if full else 0.0
                         a2 = b2[jj] if full else 0.0
                         a3 = b3[jj] if full else 0.0
@@ -410,6 +416,8 @@ def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - comp
                                 / ((k - 2.0) * (k - 3.0) * mm)
                             )
                         res[jj] = val if ok else np.nan
+                if direction == 1:
+                    sc[:tw] = cc[:tw]
     return out
 
 
@@ -423,7 +431,7 @@ def _dm_pair(a, b, window, min_count, corr):  # pragma: no cover - compiled
     w = window
     need = max(float(min_count), 2.0)
     rows = max(1, min(w, n))
-    tile = max(8, min(m, (_TILE_BYTES // (8 * 8 * rows)) // 8 * 8))
+    tile = max(1, min(m, _TILE))
     buf = np.zeros((8, rows, tile))  # k, cx, cy, sx, sy, sxx, syy, sxy of the suffixes
     cur = np.zeros((8, tile))  # the running prefix (forward) or suffix (backward)
     ck, cx, cy, sx, sy = cur[0], cur[1], cur[2], cur[3], cur[4]
