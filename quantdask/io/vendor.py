@@ -16,8 +16,12 @@ How it reads
 * The result is assembled once: each group's columns are copied into one preallocated array
   per column (sized from the bytes of the first group), so no list of per-file frames and no
   final concatenation copy is held. Codes and names are categoricals; dates datetime64[ns].
-* The encoding is taken from a byte-order mark (UTF-8 or UTF-16); otherwise UTF-8 is tried
-  and GB18030 (a superset of GBK and GB2312) used when the bytes are not valid UTF-8.
+* Text is not transcoded: files in an ASCII-compatible encoding (UTF-8, GBK/GB18030, ...)
+  are parsed as bytes, and only the header and the distinct values of the code and name
+  columns are decoded. The encoding comes from a byte-order mark, else from the header
+  (UTF-8 when it decodes, else GB18030, a superset of GBK and GB2312); under an ASCII header
+  each distinct name is tried as UTF-8, then GB18030. UTF-16 files (with a BOM) are
+  transcoded first.
 """
 
 from __future__ import annotations
@@ -161,11 +165,11 @@ def is_file_set(obj: Any) -> bool:
 
 
 def _is_table_file(path: Path) -> bool:
+    """A CSV file (optionally compressed) or a Parquet file, by its name."""
     name = path.name.lower()
     for suffix in _COMPRESSED:
         if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+            return name[: -len(suffix)].endswith(_CSV_SUFFIXES)
     return name.endswith(_CSV_SUFFIXES + _PARQUET_SUFFIXES)
 
 
@@ -454,7 +458,7 @@ def _locate_parse_error(raw: _Raw, spec: _Spec, err: pa.ArrowInvalid) -> IngestE
     m = _CONVERSION.search(msg)
     if m is None:
         return IngestError(f"{spec.keyword}: {raw.path}: cannot parse: {msg}")
-    col = list(_csv_types(spec, raw.names))[int(m.group(1))]
+    col = raw.names[int(m.group(1))]  # pyarrow counts the file's columns
     cells = pacsv.read_csv(
         pa.py_buffer(raw.body),
         read_options=pacsv.ReadOptions(column_names=list(raw.names), use_threads=False),
