@@ -21,7 +21,11 @@ The vendor files are converted to tushare layout with plain pandas, then:
 
 Caveats of the sample data: prices are unadjusted and ``pre_close`` here is simply the
 previous close (not adjusted for corporate actions); the industry map is a 2023 snapshot of
-Tongdaxin blocks, mapped by hand to Shenwan level-1 codes for these 7 stocks.
+Tongdaxin blocks, mapped by hand to Shenwan level-1 codes for these 7 stocks. So ``qd.ingest``
+and ``qd.append`` warn (``IngestWarning``), as they should on such data: the adjustment factor
+is derived from the ``pre_close`` chain (flat here, since ``pre_close`` is the previous
+close), the ex-rights days are reported as returns beyond the price limit, and a stock
+without bars at the end of the slice is treated as delisted.
 
 Run: ``python examples/ingest_real_data.py [--out DIR] [--data DIR]`` (about 10-30 s on 2
 cores); ``--data`` reads another folder with files of the same names.
