@@ -310,9 +310,10 @@ def ts_mean(
 ts_mean.__doc__ = _doc(
     "Moving mean over the last ``window`` rows.",
     extra_notes="""
-    Kernel: date-major numba running sums on the stored block
-    (:func:`quantdask.kernels.moving.dm_move_mean`); ``traded_only`` and non-leading time
-    axes use ``bottleneck.move_mean`` on a time-contiguous copy.
+    Kernel: date-major numba two-stack window sums on the stored block
+    (:func:`quantdask.kernels.moving.dm_move_mean`; ``traded_only`` and non-leading time
+    axes run it on a transposed copy): each window is as accurate as a direct sum over it,
+    whatever levels came before.
 
     Examples
     --------
@@ -357,22 +358,21 @@ ts_sum = _simple(
     "ts_sum",
     moving.move_sum,
     "Moving sum.",
-    "\n    Kernel: :func:`quantdask.kernels.moving.dm_move_sum` (bottleneck for"
-    "\n    ``traded_only``).\n",
+    "\n    Kernel: :func:`quantdask.kernels.moving.dm_move_sum` (two-stack window sums).\n",
 )
 ts_std = _simple(
     "ts_std",
     moving.move_std,
     "Moving sample standard deviation (``ddof=1``, as pandas).",
     "\n    Needs at least 2 valid values. Kernel: :func:`quantdask.kernels.moving.dm_move_std`"
-    "\n    (bottleneck for ``traded_only``); exactly 0 on a window of equal values.\n",
+    "\n    (two-stack window sums); exactly 0 on a window of equal values.\n",
 )
 ts_var = _simple(
     "ts_var",
     moving.move_var,
     "Moving sample variance (``ddof=1``, as pandas).",
     "\n    Needs at least 2 valid values. Kernel: :func:`quantdask.kernels.moving.dm_move_var`"
-    "\n    (bottleneck for ``traded_only``); exactly 0 on a window of equal values.\n",
+    "\n    (two-stack window sums); exactly 0 on a window of equal values.\n",
 )
 ts_min = _simple(
     "ts_min",
@@ -403,14 +403,14 @@ ts_skew = _simple(
     moving.move_skew,
     "Moving sample skewness, bias-corrected (as pandas ``rolling().skew()``).",
     "\n    Needs at least 3 valid values; NaN for a (numerically) constant window."
-    "\n    Kernel: numba running power sums (:func:`quantdask.kernels.moving.dm_move_skew`).\n",
+    "\n    Kernel: numba two-stack window power sums (:func:`quantdask.kernels.moving.dm_move_skew`).\n",
 )
 ts_kurt = _simple(
     "ts_kurt",
     moving.move_kurt,
     "Moving excess kurtosis, bias-corrected (as pandas ``rolling().kurt()``).",
     "\n    Needs at least 4 valid values; NaN for a (numerically) constant window."
-    "\n    Kernel: numba running power sums (:func:`quantdask.kernels.moving.dm_move_kurt`).\n",
+    "\n    Kernel: numba two-stack window power sums (:func:`quantdask.kernels.moving.dm_move_kurt`).\n",
 )
 ts_rank = _simple(
     "ts_rank",
@@ -492,7 +492,7 @@ def _two(name: str, kernel: Callable[..., np.ndarray], summary: str) -> Any:
     op.__doc__ = _doc(
         summary,
         extra_notes="\n    Only rows where both inputs are valid count (also for ``traded_only``). Needs"
-        "\n    at least 2 such rows. Kernel: numba running sums of the shifted pairs.\n",
+        "\n    at least 2 such rows. Kernel: numba two-stack window sums of the pairs.\n",
     ).replace(
         "dask- or numpy-backed.\n",
         "dask- or numpy-backed.\n    y : xarray.DataArray\n        Second input, same dims and coords.\n",
