@@ -147,9 +147,40 @@ class _Frame:
         return IngestError(f"{self.where(row, field)}: {what}")
 
 
-def _load(obj: FrameLike, keyword: str) -> _Frame | None:
+@dataclass
+class _FilesFrame(_Frame):
+    """A frame read by :mod:`quantdask.io.vendor`: a row is named by its file and line."""
+
+    origin: Any = None
+
+    def where(self, row: int, field: str) -> str:
+        return f"{self.origin.locate(row)}, field {field!r}"
+
+
+def _load(
+    obj: FrameLike | _Frame,
+    keyword: str,
+    *,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+) -> _Frame | None:
+    """Read one input. Directories, globs and lists of per-stock files, and any stock table
+    given with ``columns``/``units``, are read by :func:`quantdask.io.vendor.read_table`."""
     if obj is None:
         return None
+    if isinstance(obj, _Frame):
+        return obj
+    from quantdask.io import vendor  # vendor imports this module
+
+    if vendor.is_file_set(obj) or columns or units:
+        if keyword not in vendor.REQUIRED:
+            raise IngestError(
+                f"{keyword}: directories, globs and lists of files (and columns=/units=) are "
+                f"read for {', '.join(vendor.REQUIRED)}; give {keyword} as one file or a "
+                "DataFrame in tushare layout"
+            )
+        df, origin = vendor.read_table(obj, keyword, columns=columns, units=units)
+        return _FilesFrame(keyword, origin.label, origin.csv, df, origin)
     if isinstance(obj, pd.DataFrame):
         return _Frame(keyword, f"DataFrame {keyword}", False, obj.reset_index(drop=True).copy())
     if isinstance(obj, str | os.PathLike):
