@@ -50,7 +50,19 @@ class MissingInputError(ValueError):
 
 
 def format_missing(missing: Mapping[str, list[tuple[str, str]]]) -> str:
-    """The message of :class:`MissingInputError`: all missing inputs, then each factor's."""
+    """The message of :class:`MissingInputError`: all missing inputs, then each factor's.
+
+    Parameters
+    ----------
+    missing : mapping
+        Factor variable name -> list of ``(input path, reason)``.
+
+    Returns
+    -------
+    str
+        A first line naming every missing input once, one line per input with its reason,
+        then one line per factor with the inputs it lacks.
+    """
     paths: dict[str, str] = {}
     for pairs in missing.values():
         for path, reason in pairs:
@@ -65,14 +77,43 @@ def format_missing(missing: Mapping[str, list[tuple[str, str]]]) -> str:
 
 
 def check_path(path: str) -> str:
-    """Validate one input path (see the module doc); returns it unchanged."""
+    """Validate one input path (see the module doc).
+
+    Parameters
+    ----------
+    path : str
+        ``"node"``, ``"node/field"`` or ``"node/field[label]"``.
+
+    Returns
+    -------
+    str
+        ``path`` unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` has another form.
+    """
     if not isinstance(path, str) or not _PATH_RE.match(path):
         raise ValueError(f"input {path!r} is not 'node', 'node/field' or 'node/field[label]'")
     return path
 
 
 def recorded_missing(tree: xr.DataTree, node: str) -> frozenset[str]:
-    """Fields the store records as missing in ``node`` (``attrs["missing_fields"]``)."""
+    """Fields the store records as missing in ``node`` (``attrs["missing_fields"]``).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A market tree.
+    node : str
+        Node name (``"daily"``, ...).
+
+    Returns
+    -------
+    frozenset of str
+        Empty when the node or the attribute is absent (nothing known missing).
+    """
     if node not in tree.children:
         return frozenset()
     value = tree[node].attrs.get(MISSING_FIELDS_ATTR, ())
