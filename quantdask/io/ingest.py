@@ -924,8 +924,8 @@ def _daily_dataset(
     ]
     bar = np.zeros((T, A), dtype=bool)
     zero_vol = np.zeros((T, A), dtype=bool)
-    st_rows = np.full((T, A), np.nan)
-    ind_rows = np.full((T, A), np.nan)
+    st_rows: np.ndarray | None = None  # per-row ST / industry values, NaN where none
+    ind_rows: np.ndarray | None = None
     for t, fields in sources:
         if t is None:
             continue
@@ -943,9 +943,9 @@ def _daily_dataset(
             if st is None:
                 st = t.extra.get("st_name")
             if st is not None:
-                st_rows[di, ai] = st[keep]
+                st_rows = _scatter((T, A), (di, ai), st[keep])
             if "industry" in t.extra:
-                ind_rows[di, ai] = t.extra["industry"][keep]
+                ind_rows = _scatter((T, A), (di, ai), t.extra["industry"][keep])
     # Vendor rows with zero volume are suspension placeholders (previous close repeated).
     for f in _DAILY_REQUIRED[2:]:
         arrays[f][zero_vol] = np.nan
@@ -956,10 +956,20 @@ def _daily_dataset(
     # is_st and industry: the last per-row value on or before the date (carried over
     # suspensions), before an asset's first one its state from earlier dates, else the
     # stock_basic snapshot.
-    st0 = np.where(c.known, c.is_st, rules.st_snap).astype(np.float64)
-    is_st = (_ffill(st_rows, st0) != 0) & listed
-    ind0 = np.where(c.known, c.industry, rules.ind_snap).astype(np.float64)
-    industry = np.where(listed, _ffill(ind_rows, ind0), 0).astype(schema.INDUSTRY_DTYPE)
+    st0 = np.where(c.known, c.is_st, rules.st_snap)
+    if st_rows is None:
+        is_st = st0[None, :] & listed
+    else:
+        is_st = (_ffill(st_rows, st0.astype(np.float64)) != 0) & listed
+    del st_rows
+    ind0 = np.where(c.known, c.industry, rules.ind_snap).astype(schema.INDUSTRY_DTYPE)
+    if ind_rows is None:
+        industry = np.where(listed, ind0[None, :], 0).astype(schema.INDUSTRY_DTYPE)
+    else:
+        industry = np.where(listed, _ffill(ind_rows, ind0.astype(np.float64)), 0).astype(
+            schema.INDUSTRY_DTYPE
+        )
+    del ind_rows
 
     close, pre = arrays["close"], arrays["pre_close"]
     started = np.logical_or.accumulate(np.vstack([~np.isnan(c.adj)[None, :], traded]), axis=0)[1:]
@@ -1627,7 +1637,7 @@ def ingest(
         del nodes, daily_ds
         for start in range(block, len(dates), block):
             part = dates[start : start + block]
-            state = _read_store_state(tmp)
+            state = _read_store_state(tmp, tail=False)  # the carry is in memory
             carry.weight = state["carry"].weight
             daily_ds, carry = _daily_dataset(inp, part, assets, carry, rules, diag)
             more = {
@@ -1680,13 +1690,14 @@ def _chunk_keys(arr: zarr.Array, region: tuple[slice, ...]) -> Iterable[tuple[in
     return itertools.product(*ranges)
 
 
-def _read_store_state(path: Path) -> dict[str, Any]:
+def _read_store_state(path: Path, *, tail: bool = True) -> dict[str, Any]:
     """The small parts of a store that append needs: coords, per-asset state, record keys.
 
     The per-asset state (:class:`_Carry`) is read at each asset's last listed date
     (``is_st``, ``industry``, ``adj_factor``) and last traded bar (``close``), pointwise from
     the zarr arrays; the last traded bar is found by scanning ``close`` back one date block at
-    a time, which for a live universe stops after the last block.
+    a time, which for a live universe stops after the last block. ``tail=False`` skips those
+    reads (ingest's date blocks keep the state in memory).
     """
     with zarr_quiet():
         tree = xr.open_datatree(str(path), engine="zarr", chunks={})
@@ -1711,7 +1722,7 @@ def _read_store_state(path: Path) -> dict[str, Any]:
     n, A = len(dates), len(codes)
     carry = _Carry().widen(A)
     last_bar = np.full(A, -1, dtype=np.int64)
-    if n and A:
+    if tail and n and A:
         start = np.where(
             np.isnat(assets.list_date), n, np.searchsorted(dates, assets.list_date)
         ).astype(np.int64)
