@@ -488,3 +488,31 @@ def test_one_call_equals_ingest_plus_appends(tmp_path, monkeypatch, st_column, s
     with pytest.warns(IngestWarning):
         blocks = qd.ingest(tmp_path / "blocks.zarr", **frames)
     assert_same_store(one, blocks)
+
+
+def test_append_to_a_store_with_variable_width_labels(tmp_path):
+    """Stores of older ingests hold numpy StringDType labels; append still reads them."""
+    import zarr
+
+    from quantdask.io.store import zarr_quiet
+
+    rows = frame([bar("600000.SH", SESSIONS[i], 10.0, 10.0) for i in range(3)])
+    with pytest.warns(IngestWarning):
+        path = qd.ingest(tmp_path / "m.zarr", daily=rows)
+    with zarr_quiet():
+        g = zarr.open_group(str(path), mode="r+")
+        for name in ("asset", "name"):
+            old = g[f"daily/{name}"]
+            values, dims, attrs = old[:], old.metadata.dimension_names, dict(old.attrs)
+            del g[f"daily/{name}"]
+            new = g["daily"].create_array(
+                name, shape=values.shape, dtype=str, dimension_names=dims, attributes=attrs
+            )
+            new[:] = values.astype(object)
+        zarr.consolidate_metadata(str(path))
+    assert qd.open_market(path)["daily"]["asset"].dtype.kind == "T"
+    with pytest.warns(IngestWarning):
+        qd.append(path, daily=frame([bar("600000.SH", SESSIONS[3], 10.5, 10.0)]))
+    daily = qd.open_market(path)["daily"]
+    np.testing.assert_array_equal(daily["close"].to_pandas()["600000.SH"], [10, 10, 10, 10.5])
+    np.testing.assert_allclose(daily["adj_factor"].to_pandas()["600000.SH"], 1.0)

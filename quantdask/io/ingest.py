@@ -1707,11 +1707,11 @@ def _read_store_state(path: Path, *, tail: bool = True) -> dict[str, Any]:
     state: dict[str, Any] = {"tree": tree, "attrs": attrs}
     dates = daily["date"].values.astype("datetime64[ns]")
     state["dates"] = dates
-    codes = np.asarray(daily["asset"].values).astype(str).astype(object)
+    codes = np.asarray(daily["asset"].values).astype(object)
     inferred = np.isin(codes, np.asarray(attrs.get("delist_inferred", []), dtype=object))
     assets = _Assets(
         codes,
-        np.asarray(daily["name"].values).astype(str).astype(object)
+        np.asarray(daily["name"].values).astype(object)
         if "name" in daily.coords
         else np.full(len(codes), "", dtype=object),
         daily["list_date"].values.astype("datetime64[ns]"),
@@ -1745,7 +1745,7 @@ def _read_store_state(path: Path, *, tail: bool = True) -> dict[str, Any]:
     if "index" in tree.children:
         idx = tree["index"].to_dataset()
         state["indices"] = (
-            np.asarray(idx["index"].values).astype(str).astype(object)
+            np.asarray(idx["index"].values).astype(object)
             if "index" in idx.dims
             else np.array([], dtype=object)
         )
@@ -1759,7 +1759,7 @@ def _read_store_state(path: Path, *, tail: bool = True) -> dict[str, Any]:
         if "asset" in f and "end_date" in f:
             state["records"] = pd.DataFrame(
                 {
-                    "asset": np.asarray(f["asset"].values).astype(str).astype(object),
+                    "asset": np.asarray(f["asset"].values).astype(object),
                     "end_date": f["end_date"].values,
                 }
             )
