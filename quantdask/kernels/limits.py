@@ -5,6 +5,7 @@ The rules follow ``ASHARE.md``: +/-10% on the main boards (+/-5% for ST and *ST 
 rules), +/-30% on the BSE; registration-era listings (STAR, ChiNext from the reform, main
 board from 2023-04-10) trade without a limit for their first 5 sessions, BSE listings for
 their first session, and earlier main-board / ChiNext IPOs have a day-one cap of +44% / -36%.
+There were no daily limits before 1996-12-16 (:func:`limit_regime`).
 Limit prices are ``pre_close * (1 +/- limit)`` rounded **half up** to 0.01 CNY, the
 exchanges' rounding (``0.45 * 0.9 = 0.405 -> 0.41``), with a guard against binary floating
 point (``0.45 * 0.9`` is ``0.40499999...`` in float64).
