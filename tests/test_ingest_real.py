@@ -435,6 +435,8 @@ def split_frames(st_column):
                 if st_column == "is_st"
                 else {"name": ("*ST " if st else "") + "N"}
             )
+            # a reclassification on SESSIONS[33] given per row (carried over suspensions)
+            extra["industry"] = 801150 if (code == "000002.SZ" and i >= 33) else np.nan
             rows.append(
                 bar(code, SESSIONS[i], close, pre, vol=float(rng.integers(1, 9000)), **extra)
             )
@@ -474,6 +476,10 @@ def test_one_call_equals_ingest_plus_appends(tmp_path, monkeypatch, st_column, s
     st = tree["daily"]["is_st"].to_pandas()["000001.SZ"].to_numpy()
     # ST from the rows, carried over suspensions (the ST rows run from 25 to 44)
     np.testing.assert_array_equal(st, (np.arange(60) >= 25) & (np.arange(60) < 45))
+    ind = tree["daily"]["industry"].to_pandas()["000002.SZ"].to_numpy()
+    rows = frames["daily"][frames["daily"].ts_code == "000002.SZ"]
+    first = SESSIONS.get_loc(pd.Timestamp(rows.trade_date[rows.industry.notna()].iloc[0]))
+    np.testing.assert_array_equal(ind, np.where(np.arange(60) < first, 801790, 801150))
     cuts = [SESSIONS[0], SESSIONS[30], SESSIONS[45], SESSIONS[60]]
     with pytest.warns(IngestWarning):
         path = qd.ingest(tmp_path / "split.zarr", **by_date(frames, cuts[0], cuts[1]))
@@ -516,3 +522,22 @@ def test_append_to_a_store_with_variable_width_labels(tmp_path):
     daily = qd.open_market(path)["daily"]
     np.testing.assert_array_equal(daily["close"].to_pandas()["600000.SH"], [10, 10, 10, 10.5])
     np.testing.assert_allclose(daily["adj_factor"].to_pandas()["600000.SH"], 1.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "st"),
+    [
+        ("ST Kangmei", True),
+        ("*ST Kangmei", True),
+        ("SST Foo", True),
+        ("S*ST Foo", True),
+        ("Stone", False),
+        ("XST", False),
+        ("Kangmei", False),
+    ],
+)
+def test_st_by_name(tmp_path, name, st):
+    rows = frame([bar("600000.SH", SESSIONS[i], 10.0, 10.0, name=name) for i in range(2)])
+    with pytest.warns(IngestWarning):
+        path = qd.ingest(tmp_path / "m.zarr", daily=rows)
+    assert (qd.open_market(path)["daily"]["is_st"].values == st).all()
