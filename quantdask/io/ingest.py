@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -1471,7 +1471,7 @@ def ingest(
     stock_basic: FrameLike = None,
     adj_factor: FrameLike = None,
     overwrite: bool = False,
-    off_calendar: str = "raise",
+    off_calendar: Literal["raise", "drop"] = "raise",
     stale_days: int = STALE_DAYS,
 ) -> Path:
     """Build a market store from long tables in tushare layout.
@@ -1803,7 +1803,7 @@ def append(
     offshore: FrameLike = None,
     stock_basic: FrameLike = None,
     adj_factor: FrameLike = None,
-    off_calendar: str = "raise",
+    off_calendar: Literal["raise", "drop"] = "raise",
     stale_days: int = STALE_DAYS,
 ) -> Path:
     """Append later dates (the daily update), new assets and new statements to a store.
