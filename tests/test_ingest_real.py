@@ -541,3 +541,18 @@ def test_st_by_name(tmp_path, name, st):
     with pytest.warns(IngestWarning):
         path = qd.ingest(tmp_path / "m.zarr", daily=rows)
     assert (qd.open_market(path)["daily"]["is_st"].values == st).all()
+
+
+@pytest.mark.parametrize("cuts", [(1,), (6, 7), (21, 33, 51, 59), (44,)])
+def test_split_anywhere_gives_the_same_store(tmp_path, cuts):
+    """Cuts inside suspensions, ST episodes, the stale gap, on the IPO day and at the end."""
+    frames = split_frames("name")
+    with pytest.warns(IngestWarning):
+        one = qd.ingest(tmp_path / "one.zarr", **frames)
+    bounds = [SESSIONS[0], *(SESSIONS[c] for c in cuts), SESSIONS[60]]
+    with pytest.warns(IngestWarning):
+        path = qd.ingest(tmp_path / "split.zarr", **by_date(frames, bounds[0], bounds[1]))
+    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
+        with pytest.warns(IngestWarning):
+            qd.append(path, **by_date(frames, lo, hi, static=False))
+    assert_same_store(one, path)

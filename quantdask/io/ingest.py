@@ -640,15 +640,41 @@ class _Assets:
     list_date: np.ndarray  # datetime64[ns]
     delist_date: np.ndarray  # datetime64[ns]
     inferred: np.ndarray | None = None  # bool: delist_date inferred from stale bars
+    # The stock_basic snapshot (kept in the store, so appends without stock_basic use it):
+    basic_industry: np.ndarray | None = None  # int32, 0 = none
+    basic_is_st: np.ndarray | None = None  # bool: explicit is_st, else an ST name
 
     def __post_init__(self) -> None:
         # Own writable copies (pandas hands out read-only views).
+        n = len(self.codes)
         self.name = np.array(self.name, dtype=object)
         self.list_date = np.array(self.list_date, dtype="datetime64[ns]")
         self.delist_date = np.array(self.delist_date, dtype="datetime64[ns]")
         if self.inferred is None:
-            self.inferred = np.zeros(len(self.codes), dtype=bool)
+            self.inferred = np.zeros(n, dtype=bool)
         self.inferred = np.array(self.inferred, dtype=bool)
+        if self.basic_industry is None:
+            self.basic_industry = np.zeros(n, dtype=schema.INDUSTRY_DTYPE)
+        self.basic_industry = np.array(self.basic_industry, dtype=schema.INDUSTRY_DTYPE)
+        if self.basic_is_st is None:
+            self.basic_is_st = _st_from_names(self.name) == 1.0
+        self.basic_is_st = np.array(self.basic_is_st, dtype=bool)
+
+    def update_basic(self, sb: pd.DataFrame | None, at: slice) -> None:
+        """Take names, delist dates and the snapshot of the assets at ``at`` from stock_basic."""
+        if sb is None or not self.n:
+            return
+        s = sb.reindex(self.codes[at])
+        known = s["name"].notna().to_numpy()
+        self.name[at][known] = s["name"].to_numpy(dtype=object)[known]
+        if "industry" in s.columns:
+            gi = known & s["industry"].notna().to_numpy()
+            self.basic_industry[at][gi] = s["industry"].to_numpy()[gi].astype(schema.INDUSTRY_DTYPE)
+        st = _st_from_names(self.name[at]) == 1.0
+        if "is_st_given" in s.columns:
+            given = s["is_st_given"].fillna(False).to_numpy(dtype=bool)
+            st[given] = s["is_st"].to_numpy()[given].astype(bool)
+        self.basic_is_st[at][known] = st[known]
 
     @property
     def n(self) -> int:
@@ -694,12 +720,12 @@ def _new_assets(inp: _Inputs, codes: np.ndarray) -> _Assets:
     delist = np.full(len(codes), np.datetime64("NaT"), dtype="datetime64[ns]")
     if inp.stock_basic is not None and len(codes):
         sb = inp.stock_basic.reindex(codes)
-        known = sb["name"].notna().to_numpy()
-        name[known] = sb["name"].to_numpy(dtype=object)[known]
         ld = sb["list_date"].to_numpy(dtype="datetime64[ns]")
         list_date = np.where(np.isnat(ld), list_date, ld)
         delist = sb["delist_date"].to_numpy(dtype="datetime64[ns]")
-    return _Assets(codes, name, list_date, delist)
+    assets = _Assets(codes, name, list_date, delist)
+    assets.update_basic(inp.stock_basic, slice(None))
+    return assets
 
 
 def _calendar(inp: _Inputs) -> np.ndarray:
@@ -833,16 +859,8 @@ def _rules(inp: _Inputs, assets: _Assets, first: np.datetime64, last: np.datetim
     d = inp.daily
     sb = inp.stock_basic
     A = assets.n
-    st_snap = np.asarray(_st_from_names(assets.name) == 1.0, dtype=bool)
-    ind_snap = np.zeros(A, dtype=schema.INDUSTRY_DTYPE)
-    if sb is not None and A:
-        s = sb.reindex(assets.codes)
-        if "is_st_given" in s.columns:
-            given = s["is_st_given"].fillna(False).to_numpy(dtype=bool)
-            st_snap[given] = s["is_st"].to_numpy()[given].astype(bool)
-        if "industry" in s.columns:
-            gi = s["industry"].notna().to_numpy()
-            ind_snap[gi] = s["industry"].to_numpy()[gi].astype(schema.INDUSTRY_DTYPE)
+    st_snap = assets.basic_is_st
+    ind_snap = assets.basic_industry
     board = limits.board_codes(board_of(assets.codes)) if A else np.zeros(0, np.int8)
     nolimit = limits.nolimit_days(board, assets.list_date)
     lo = pd.Timestamp(first)
@@ -1127,6 +1145,8 @@ def _asset_coords(assets: _Assets) -> dict[str, Any]:
         "board": ("asset", _str_array(board_of(assets.codes), 7)),
         "list_date": ("asset", assets.list_date.astype("datetime64[ns]")),
         "delist_date": ("asset", assets.delist_date.astype("datetime64[ns]")),
+        "basic_industry": ("asset", assets.basic_industry.astype(schema.INDUSTRY_DTYPE)),
+        "basic_is_st": ("asset", assets.basic_is_st.astype(bool)),
     }
 
 
@@ -1717,6 +1737,8 @@ def _read_store_state(path: Path, *, tail: bool = True) -> dict[str, Any]:
         daily["list_date"].values.astype("datetime64[ns]"),
         daily["delist_date"].values.astype("datetime64[ns]"),
         inferred,
+        daily["basic_industry"].values if "basic_industry" in daily.coords else None,
+        daily["basic_is_st"].values if "basic_is_st" in daily.coords else None,
     )
     state["assets"] = assets
     n, A = len(dates), len(codes)
@@ -1906,12 +1928,13 @@ def append(
         np.concatenate([old_assets.list_date, fresh_assets.list_date]),
         np.concatenate([old_assets.delist_date, fresh_assets.delist_date]),
         np.concatenate([old_assets.inferred, fresh_assets.inferred]),
+        np.concatenate([old_assets.basic_industry, fresh_assets.basic_industry]),
+        np.concatenate([old_assets.basic_is_st, fresh_assets.basic_is_st]),
     )
     n_old_a = old_assets.n
     if inp.stock_basic is not None and n_old_a:
+        assets.update_basic(inp.stock_basic, slice(0, n_old_a))
         sb = inp.stock_basic.reindex(old_assets.codes)
-        known = sb["name"].notna().to_numpy()
-        assets.name[:n_old_a][known] = sb["name"].to_numpy(dtype=object)[known]
         dl = sb["delist_date"].to_numpy(dtype="datetime64[ns]")
         has = ~np.isnat(dl)
         assets.delist_date[:n_old_a][has] = dl[has]

@@ -120,6 +120,13 @@ DAILY_FIELDS: Final[tuple[str, ...]] = (
 #: Per-asset coordinates of the ``daily`` node (strings and datetime64[ns], NaT = not delisted).
 #: Strings (and the ``asset`` / ``index`` labels of every node) are fixed-width ``<U``.
 ASSET_COORDS: Final[tuple[str, ...]] = ("name", "exchange", "board", "list_date", "delist_date")
+#: Per-asset coordinates of ingested stores only: the ``stock_basic`` snapshot (``industry``,
+#: ``is_st`` or an ST name) used on dates before an asset's first per-row value, kept so an
+#: append without ``stock_basic`` gives what one ingest of all inputs gives.
+BASIC_COORDS: Final[dict[str, str]] = {
+    "basic_industry": "int32 Shenwan L1 code from stock_basic (0 = none)",
+    "basic_is_st": "bool, stock_basic is_st, else an ST / *ST name",
+}
 #: Attrs of the ``daily`` node of an ingested store: name -> meaning.
 DAILY_ATTRS: Final[dict[str, str]] = {
     "adj_factor_source": "'vendor' (adj_factor table or column) or 'pre_close chain' (derived)",
