@@ -12,8 +12,8 @@ bottleneck's and numbagg's included, carry the rounding of every value that ever
 through them). Where bottleneck has the kernel and no sum is involved (min, max, argmin,
 argmax, short-window rank) we call it; numba kernels here also cover quantile,
 percentile-of-score, streaks and an exponentially weighted mean whose state can be carried
-from one block to the next. Time-last moment kernels run the date-major ones on the
-transposed array. Numba kernels with a ``prange`` loop pick a serial or parallel build by
+from one block to the next. Time-last moment kernels walk each row with the same arithmetic
+(:func:`_tl_moments_rows`); corr/cov transpose into their date-major kernel. Numba kernels with a ``prange`` loop pick a serial or parallel build by
 array size (:mod:`quantdask.kernels._dual`).
 
 This module never imports xarray.
@@ -74,29 +74,29 @@ def _bn(fn, a: np.ndarray, window: int, min_count: int, **kw) -> np.ndarray:
 
 
 def move_mean(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving mean (the date-major kernel of :func:`dm_move_mean` on the transposed array)."""
-    return _time_last(dm_move_mean, a, window, min_count)
+    """Moving mean (two-stack window sums, as :func:`dm_move_mean`)."""
+    return _tl_moments(a, window, min_count, _MEAN)
 
 
 def move_sum(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
-    """Moving sum (the date-major kernel of :func:`dm_move_sum` on the transposed array)."""
-    return _time_last(dm_move_sum, a, window, min_count)
+    """Moving sum (two-stack window sums, as :func:`dm_move_sum`)."""
+    return _tl_moments(a, window, min_count, _SUM)
 
 
 def move_std(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Moving sample standard deviation, ``ddof=1``; exactly 0 on a window of equal values.
 
-    Runs the date-major kernel of :func:`dm_move_std` on the transposed array.
+    Two-stack window sums, as :func:`dm_move_std`.
     """
-    return _time_last(dm_move_std, a, window, min_count)
+    return _tl_moments(a, window, min_count, _STD)
 
 
 def move_var(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Moving sample variance, ``ddof=1``; exactly 0 on a window of equal values.
 
-    Runs the date-major kernel of :func:`dm_move_var` on the transposed array.
+    Two-stack window sums, as :func:`dm_move_var`.
     """
-    return _time_last(dm_move_var, a, window, min_count)
+    return _tl_moments(a, window, min_count, _VAR)
 
 
 def move_min(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
@@ -156,9 +156,7 @@ def move_cov(a: np.ndarray, b: np.ndarray, window: int, min_count: int) -> np.nd
 
 
 def _pair(a: np.ndarray, b: np.ndarray, window: int, min_count: int, corr: bool) -> np.ndarray:
-    ta = np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)
-    tb = np.ascontiguousarray(np.asarray(b, dtype=np.float64).T)
-    return np.ascontiguousarray(_dm_pair(ta, tb, window, min_count, corr).T)
+    return _t(_dm_pair(_t(a), _t(b), window, min_count, corr))
 
 
 def shift(a: np.ndarray, periods: int) -> np.ndarray:
@@ -187,27 +185,47 @@ from quantdask.kernels._dual import dual as _dual  # noqa: E402
 from quantdask.kernels.rank import argsort_rows  # noqa: E402
 
 
-def _time_last(dm_func, a: np.ndarray, *args) -> np.ndarray:
-    """Run a date-major ``dm_*`` function on a time-last ``(m, n)`` array (transposes)."""
-    return np.ascontiguousarray(dm_func(np.asarray(a, dtype=np.float64).T, *args).T)
+@numba.njit(cache=True, nogil=True)
+def _transpose(a):  # pragma: no cover - compiled
+    # C-ordered copy of ``a.T`` in 8 x 8 tiles: numpy's strided copy is ~10x slower when a row
+    # is 4 KiB (512 float64 columns: every read of a column maps to the same cache set)
+    m, n = a.shape
+    out = np.empty((n, m))
+    for i0 in range(0, m, 8):
+        i1 = min(m, i0 + 8)
+        for j0 in range(0, n, 8):
+            for j in range(j0, min(n, j0 + 8)):
+                for i in range(i0, i1):
+                    out[j, i] = a[i, j]
+    return out
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    """C-ordered float64 transpose of a 2-D array."""
+    return _transpose(np.ascontiguousarray(a, dtype=np.float64))
+
+
+def _tl_moments(a: np.ndarray, window: int, min_count: int, kind: int) -> np.ndarray:
+    """The two-stack moment kernel along the rows of a time-last ``(m, n)`` array."""
+    return _tl_moments_rows(np.ascontiguousarray(a, dtype=np.float64), window, min_count, kind)
 
 
 def move_skew(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Moving sample skewness, bias-corrected (as pandas ``rolling().skew()``).
 
-    Needs at least 3 valid values; NaN when the window is (numerically) constant. Runs the
-    date-major kernel of :func:`dm_move_skew` on the transposed array.
+    Needs at least 3 valid values; NaN when the window is (numerically) constant.
+    Two-stack window power sums, as :func:`dm_move_skew`.
     """
-    return _time_last(dm_move_skew, a, window, min_count)
+    return _tl_moments(a, window, min_count, _SKEW)
 
 
 def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Moving excess kurtosis, bias-corrected (as pandas ``rolling().kurt()``).
 
-    Needs at least 4 valid values; NaN when the window is (numerically) constant. Runs the
-    date-major kernel of :func:`dm_move_kurt` on the transposed array.
+    Needs at least 4 valid values; NaN when the window is (numerically) constant.
+    Two-stack window power sums, as :func:`dm_move_kurt`.
     """
-    return _time_last(dm_move_kurt, a, window, min_count)
+    return _tl_moments(a, window, min_count, _KURT)
 
 
 # --------------------------------------------------------------------------------------
@@ -233,8 +251,7 @@ def move_kurt(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
 # (the running-sum kernels shifted by the column's first value: a +38,300% listing-day
 # return); the suffix's sums are re-based on the prefix's shift binomially before the
 # merge. The scans need no division. A window of equal values has all deviations exactly
-# 0, hence variance exactly 0. Cost per 1,024 x 512 block (``bench/bench_ops.py``): about
-# 1.0-1.5x the running sums for mean/std/skew, ~2x for kurtosis.
+# 0, hence variance exactly 0. Cost per block: ops section of ``bench/README.md``.
 
 _SUM, _MEAN, _VAR, _STD, _SKEW, _KURT = 0, 1, 2, 3, 4, 5
 
@@ -249,12 +266,13 @@ CONSTANT_TOL = 1e-14
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - compiled
-    # Rows of ``head`` (history, no output) then ``body`` (output rows), as if concatenated.
+def _dm_moments(head, body, window, min_count, kind, out):  # pragma: no cover - compiled
+    # Rows of ``head`` (history, no output) then ``body`` (output rows), as if concatenated,
+    # into ``out`` (``(nb, m)``; the transpose of a C-ordered array for time-last callers,
+    # a separate specialisation that writes columns: no transpose copy of the output).
     h = head.shape[0]
     nb, m = body.shape
     n = h + nb
-    out = np.empty((nb, m))
     w = window
     need = max(float(min_count), 1.0)
     if kind == _VAR or kind == _STD:
@@ -418,6 +436,132 @@ def _dm_moments(head, body, window, min_count, kind):  # pragma: no cover - comp
                         res[jj] = val if ok else np.nan
                 if direction == 1:
                     sc[:tw] = cc[:tw]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _tl_moments_rows(a, window, min_count, kind):  # pragma: no cover - compiled
+    # The two-stack windows of :func:`_dm_moments` along each row of a time-last ``(m, n)``
+    # array, one row at a time (its suffix buffers stay in L1); same arithmetic, scalar.
+    m, n = a.shape
+    out = np.empty((m, n))
+    w = window
+    need = max(float(min_count), 1.0)
+    if kind == _VAR or kind == _STD:
+        need = max(need, 2.0)
+    elif kind == _SKEW:
+        need = max(need, 3.0)
+    elif kind == _KURT:
+        need = max(need, 4.0)
+    order = 1 if kind <= _MEAN else (2 if kind <= _STD else (3 if kind == _SKEW else 4))
+    rows = max(1, min(w, n))
+    sk = np.zeros(rows)
+    s1 = np.zeros(rows)
+    s2 = np.zeros(rows)
+    s3 = np.zeros(rows)
+    s4 = np.zeros(rows)
+    nrun = (n + w - 1) // w
+    for i in range(m):
+        x = a[i]
+        res = out[i]
+        sc = 0.0
+        for r in range(nrun):
+            r0 = r * w
+            r1 = min(n, r0 + w)
+            # forward: the prefix of run r, merged with the suffix of run r - 1
+            k = 0.0
+            c = np.nan
+            p1 = 0.0
+            p2 = 0.0
+            p3 = 0.0
+            p4 = 0.0
+            for t in range(r0, r1):
+                v = x[t]
+                if v == v:
+                    if order == 1:
+                        p1 += v
+                    else:
+                        if k == 0.0:
+                            c = v
+                        d = v - c
+                        d2 = d * d
+                        p1 += d
+                        p2 += d2
+                        p3 += d2 * d
+                        p4 += d2 * d2
+                    k += 1.0
+                o = t - r0 + 1
+                full = o < w and r > 0
+                na = sk[o] if full else 0.0
+                kk = na + k
+                if kk < need:
+                    res[t] = np.nan
+                    continue
+                a1 = s1[o] if full else 0.0
+                if order == 1:
+                    tot = a1 + p1
+                    res[t] = tot if kind == _SUM else tot / kk
+                    continue
+                a2 = s2[o] if full else 0.0
+                a3 = s3[o] if full else 0.0
+                a4 = s4[o] if full else 0.0
+                cq = c if k > 0.0 else sc
+                e = sc - cq if na > 0.0 else 0.0
+                t1 = a1 + na * e + p1
+                t2 = a2 + e * (2.0 * a1 + na * e) + p2
+                if order == 2:
+                    v2 = (t2 - t1 * t1 / kk) / (kk - 1.0)
+                    v2 = 0.0 if v2 < 0.0 else v2
+                    res[t] = np.sqrt(v2) if kind == _STD else v2
+                    continue
+                t3 = a3 + e * (3.0 * a2 + e * (3.0 * a1 + na * e)) + p3
+                mu = t1 / kk
+                m2 = t2 - mu * t1
+                m3 = t3 - mu * (3.0 * t2 - 2.0 * mu * t1)
+                sq = t2 + cq * (2.0 * t1 + kk * cq)
+                if not m2 > CONSTANT_TOL * sq:
+                    res[t] = np.nan
+                elif order == 3:
+                    res[t] = np.sqrt((kk - 1.0) * m2) * kk * m3 / ((kk - 2.0) * m2 * m2)
+                else:
+                    t4 = a4 + e * (4.0 * a3 + e * (6.0 * a2 + e * (4.0 * a1 + na * e))) + p4
+                    m4 = t4 - mu * (4.0 * t3 - mu * (6.0 * t2 - 3.0 * mu * t1))
+                    mm = m2 * m2
+                    res[t] = (
+                        ((kk + 1.0) * (kk * m4 - 3.0 * mm) + 6.0 * mm)
+                        * (kk - 1.0)
+                        / ((kk - 2.0) * (kk - 3.0) * mm)
+                    )
+            if r1 >= n:
+                break
+            # backward: the suffixes of run r, for run r + 1
+            k = 0.0
+            c = np.nan
+            p1 = 0.0
+            p2 = 0.0
+            p3 = 0.0
+            p4 = 0.0
+            for t in range(r1 - 1, r0 - 1, -1):
+                v = x[t]
+                if v == v:
+                    if order == 1:
+                        p1 += v
+                    else:
+                        if k == 0.0:
+                            c = v
+                        d = v - c
+                        d2 = d * d
+                        p1 += d
+                        p2 += d2
+                        p3 += d2 * d
+                        p4 += d2 * d2
+                    k += 1.0
+                o = t - r0
+                sk[o] = k
+                s1[o] = p1
+                s2[o] = p2
+                s3[o] = p3
+                s4[o] = p4
+            sc = c
     return out
 
 
@@ -560,6 +704,14 @@ def _dm_extreme(head, body, window, min_count, is_max):  # pragma: no cover - co
     return out
 
 
+def _moments(a, head, window: int, min_count: int, kind: int, out=None) -> np.ndarray:
+    head, body = _dm(a, head)
+    if out is None:
+        out = np.empty(body.shape)
+    _dm_moments(head, body, window, min_count, kind, out)
+    return out
+
+
 def _dm(a: np.ndarray, head: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     body = np.ascontiguousarray(a, dtype=np.float64)
     if head is None:
@@ -578,37 +730,37 @@ _DM_DOC = """Date-major :func:`{name}`: time along axis 0 of ``a`` (``(n_dates, 
 def dm_move_sum(
     a: np.ndarray, window: int, min_count: int, head: np.ndarray | None = None
 ) -> np.ndarray:
-    return _dm_moments(*_dm(a, head), window, min_count, _SUM)
+    return _moments(a, head, window, min_count, _SUM)
 
 
 def dm_move_mean(
     a: np.ndarray, window: int, min_count: int, head: np.ndarray | None = None
 ) -> np.ndarray:
-    return _dm_moments(*_dm(a, head), window, min_count, _MEAN)
+    return _moments(a, head, window, min_count, _MEAN)
 
 
 def dm_move_var(
     a: np.ndarray, window: int, min_count: int, head: np.ndarray | None = None
 ) -> np.ndarray:
-    return _dm_moments(*_dm(a, head), window, min_count, _VAR)
+    return _moments(a, head, window, min_count, _VAR)
 
 
 def dm_move_std(
     a: np.ndarray, window: int, min_count: int, head: np.ndarray | None = None
 ) -> np.ndarray:
-    return _dm_moments(*_dm(a, head), window, min_count, _STD)
+    return _moments(a, head, window, min_count, _STD)
 
 
 def dm_move_skew(
     a: np.ndarray, window: int, min_count: int, head: np.ndarray | None = None
 ) -> np.ndarray:
-    return _dm_moments(*_dm(a, head), window, min_count, _SKEW)
+    return _moments(a, head, window, min_count, _SKEW)
 
 
 def dm_move_kurt(
     a: np.ndarray, window: int, min_count: int, head: np.ndarray | None = None
 ) -> np.ndarray:
-    return _dm_moments(*_dm(a, head), window, min_count, _KURT)
+    return _moments(a, head, window, min_count, _KURT)
 
 
 def dm_move_max(
