@@ -1327,6 +1327,8 @@ def _daily_attrs(
         st = {"is_st": "daily is_st column", "name": "daily name column"}.get(
             rules.st_rows or "", "stock_basic" if rules.has_stock_basic else "none"
         )
+        if st == "none" and old is not None:
+            st = None  # an append without ST input uses the store's (carried, snapshot)
         attrs["is_st_source"] = _merge_source(prior.get("is_st_source"), st)
         if rules.derive_turnover:
             tr = " + ".join(sorted(diag.turnover)) if diag.turnover else None
