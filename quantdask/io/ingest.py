@@ -1594,6 +1594,8 @@ def ingest(
     * ``up_limit`` / ``down_limit`` without ``stk_limit``: from ``pre_close``, board, date,
       ST status and listing age by the rules of :mod:`quantdask.kernels.limits` (the ones the
       synthetic market uses), rounded half up to 0.01; ``limit_source`` ``"derived"``.
+      The listing age counts exchange sessions from ``list_date`` (from ``stock_basic``, else
+      the first bar); an asset listed on or before the store's first date gets no IPO rule.
     * ``turnover_rate`` without a vendor column: ``vol / float_share`` (in %, vol in lots,
       float_share in 10k shares), or ``vol * close / circ_mv`` where only the float market
       value is known; ``turnover_rate_source`` names the formula.
