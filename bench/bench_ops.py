@@ -30,15 +30,28 @@ Run::
 The store is written under ``/tmp`` (``--store``) and removed afterwards unless ``--keep``.
 Times are the best of ``--repeat`` runs. A layout micro-benchmark (``move_mean(250)`` on
 one stored block: bottleneck strided along ``date``, bottleneck on a time-contiguous
-transposed copy, and quantdask's date-major kernel on the block as stored) is printed first.
+transposed copy, and quantdask's date-major kernel on the block as stored) is printed first,
+then the moment-kernel micro-benchmark: per-block times of the current two-stack kernels
+against the running-sum kernels they replaced (``kernels/moving.py`` of ``--baseline-rev``,
+read with ``git show`` into a temporary module), for the 20- and 250-day mean/std/skew on a
+1,024 x 512 block in the stored layout (date-major, history rows as ``head``) and time-last
+(bottleneck for mean/std in the baseline), old and new timed alternately::
+
+    python bench/bench_ops.py --micro-only                 # the micro-benchmarks only
+    python bench/bench_ops.py --kernels baseline ...       # the op table on the old kernels
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import bottleneck as bn
@@ -52,7 +65,11 @@ import zarr
 import quantdask as qd
 from quantdask.io.schema import ASSET_CHUNK, DATE_CHUNK, output_compressors
 from quantdask.io.store import zarr_quiet
+from quantdask.kernels import moving
 from quantdask.kernels.moving import dm_move_mean
+
+#: The commit whose running-sum moment kernels the micro-benchmark compares against.
+BASELINE_REV = "45da81a"
 
 
 def build_store(path: Path, n_dates: int, n_assets: int, seed: int = 0) -> None:
@@ -203,6 +220,69 @@ def layout_micro(n_dates: int = DATE_CHUNK + 249, n_assets: int = ASSET_CHUNK) -
     )
 
 
+def load_baseline(rev: str):
+    """``quantdask/kernels/moving.py`` at ``rev`` as an importable module (numba caches it)."""
+    repo = Path(__file__).resolve().parents[1]
+    src = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{rev}:quantdask/kernels/moving.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    root = Path(tempfile.gettempdir()) / f"quantdask-moving-{rev}"
+    root.mkdir(exist_ok=True)
+    name = f"qd_moving_{rev}"
+    path = root / f"{name}.py"
+    if not path.exists() or path.read_text() != src:
+        path.write_text(src)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(name)
+
+
+def moments_micro(base, repeat: int = 7) -> None:
+    """Per-block times, baseline running sums vs the two-stack kernels, timed alternately."""
+    rng = np.random.default_rng(2)
+    print(
+        f"moment kernels per {DATE_CHUNK}x{ASSET_CHUNK} block (baseline = {BASELINE_REV} "
+        "running sums; best of",
+        repeat,
+        "runs, old and new alternated):",
+    )
+    print("| kernel | window | layout | baseline | two-stack | new/old |")
+    print("|---|---|---|---|---|---|")
+    for w in (20, 250):
+        n = DATE_CHUNK + w - 1
+        a = 10.0 * np.exp(np.cumsum(rng.normal(0.0, 0.02, size=(n, ASSET_CHUNK)), axis=0))
+        a[rng.random(a.shape) < 0.03] = np.nan
+        head, body = a[: w - 1], a[w - 1 :]
+        tl = np.ascontiguousarray(a.T)  # time-last: (assets, history + block)
+        for name in ("mean", "std", "skew"):
+            dm_old, dm_new = getattr(base, f"dm_move_{name}"), getattr(moving, f"dm_move_{name}")
+            tl_old, tl_new = getattr(base, f"move_{name}"), getattr(moving, f"move_{name}")
+            cases = {
+                "date-major": (
+                    partial(dm_old, body, w, w, head=head),
+                    partial(dm_new, body, w, w, head=head),
+                ),
+                "time-last": (partial(tl_old, tl, w, w), partial(tl_new, tl, w, w)),
+            }
+            for layout, (old, new) in cases.items():
+                old(), new()  # compile / load from the numba cache
+                t_old, t_new = [], []
+                for _ in range(repeat):
+                    for fn, ts in ((old, t_old), (new, t_new)):
+                        t = time.perf_counter()
+                        fn()
+                        ts.append(time.perf_counter() - t)
+                to, tn = min(t_old), min(t_new)
+                print(
+                    f"| {name} | {w} | {layout} | {to * 1e3:.2f} ms | {tn * 1e3:.2f} ms "
+                    f"| {tn / to:.2f} |",
+                    flush=True,
+                )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--dates", type=int, default=2000)
@@ -220,7 +300,24 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--only", nargs="*", default=None, help="subset of op names")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--baseline-rev", default=BASELINE_REV, help="commit of the old kernels")
+    p.add_argument("--micro-only", action="store_true", help="only the kernel micro-benchmarks")
+    p.add_argument(
+        "--kernels",
+        choices=["current", "baseline"],
+        default="current",
+        help="run the op table on the current moment kernels or on --baseline-rev's",
+    )
     args = p.parse_args()
+    base = load_baseline(args.baseline_rev)
+    if args.micro_only:
+        layout_micro()
+        moments_micro(base)
+        return
+    if args.kernels == "baseline":  # the ops look their date-major twin up at call time
+        for tl_kernel, dm_kernel in list(moving.DATE_MAJOR.items()):
+            moving.DATE_MAJOR[tl_kernel] = getattr(base, dm_kernel.__name__)
+        print(f"op table on the moment kernels of {args.baseline_rev}")
     if args.full:
         args.dates, args.assets = 5000, 5500
     pandas_assets = min(args.pandas_assets or args.assets, args.assets)
@@ -236,6 +333,7 @@ def main() -> None:
         f"{DATE_CHUNK}x{ASSET_CHUNK}, built in {time.perf_counter() - t:.1f} s at {store}"
     )
     layout_micro()
+    moments_micro(base)
 
     ours, naive, pand = qd_ops(), xr_ops(), pd_ops()
     names = args.only or list(ours)
