@@ -207,6 +207,20 @@ def _load(
     )
 
 
+def _vendor_inputs(
+    kw: dict[str, Any], columns: Mapping[str, str] | None, units: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """Read the stock tables with ``columns``/``units`` (the other inputs are left as given)."""
+    if not columns and not units:
+        return kw
+    from quantdask.io import vendor  # vendor imports this module
+
+    return {
+        k: _load(v, k, columns=columns, units=units) if k in vendor.REQUIRED else v
+        for k, v in kw.items()
+    }
+
+
 def _require(fr: _Frame, columns: Iterable[str]) -> None:
     missing = [c for c in columns if c not in fr.df.columns]
     if missing:
@@ -1495,6 +1509,8 @@ def ingest(
     overwrite: bool = False,
     off_calendar: Literal["raise", "drop"] = "raise",
     stale_days: int = STALE_DAYS,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> Path:
     """Build a market store from long tables in tushare layout.
 
@@ -1505,7 +1521,7 @@ def ingest(
     ----------
     path : str or os.PathLike
         Local directory of the new zarr store.
-    daily : path or DataFrame, optional
+    daily : path, directory, glob, list of paths or DataFrame, optional
         ``ts_code, trade_date, open, high, low, close, pre_close, vol, amount`` and optionally
         ``adj_factor``, ``is_st`` (0/1), ``name`` (the short name on the day: ``ST...``,
         ``*ST...``, ``SST...``, ``S*ST...`` mean ST) and ``industry`` (Shenwan L1 code) per
@@ -1553,6 +1569,14 @@ def ingest(
     stale_days : int, default 20
         An asset without a ``delist_date`` whose last traded bar is more than this many
         sessions before the store's last date is treated as delisted (Notes).
+    columns : mapping of str to str, optional
+        Vendor column name -> our name for ``daily``, ``adj_factor``, ``daily_basic`` and
+        ``stk_limit`` (e.g. ``{"股票代码": "ts_code", "收盘价": "close"}``); see
+        :func:`quantdask.read_vendor_daily`, which reads those inputs when this or ``units``
+        is given, or when one is a directory, glob or list of per-stock files.
+    units : mapping of str to str, optional
+        The vendor's units of those tables, converted to the store's: ``{"vol": "shares",
+        "amount": "yuan", "circ_mv": "yuan", ...}`` (:data:`quantdask.io.vendor.UNITS`).
 
     Returns
     -------
@@ -1618,17 +1642,21 @@ def ingest(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     inp = _parse_inputs(
-        dict(
-            daily=daily,
-            daily_basic=daily_basic,
-            stk_limit=stk_limit,
-            index_daily=index_daily,
-            index_weight=index_weight,
-            statements=statements,
-            macro=macro,
-            offshore=offshore,
-            stock_basic=stock_basic,
-            adj_factor=adj_factor,
+        _vendor_inputs(
+            dict(
+                daily=daily,
+                daily_basic=daily_basic,
+                stk_limit=stk_limit,
+                index_daily=index_daily,
+                index_weight=index_weight,
+                statements=statements,
+                macro=macro,
+                offshore=offshore,
+                stock_basic=stock_basic,
+                adj_factor=adj_factor,
+            ),
+            columns,
+            units,
         )
     )
     notes: list[str] = []
@@ -1831,6 +1859,8 @@ def append(
     adj_factor: FrameLike = None,
     off_calendar: Literal["raise", "drop"] = "raise",
     stale_days: int = STALE_DAYS,
+    columns: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> Path:
     """Append later dates (the daily update), new assets and new statements to a store.
 
@@ -1848,6 +1878,8 @@ def append(
         As for :func:`ingest`.
     stale_days : int, default 20
         As for :func:`ingest`, counted back from the new last date.
+    columns, units : mapping of str to str, optional
+        As for :func:`ingest` (vendor column names and units of the stock tables).
 
     Returns
     -------
@@ -1892,17 +1924,21 @@ def append(
     if not (path / "daily").is_dir():
         raise StoreError(f"no market store at {path}")
     inp = _parse_inputs(
-        dict(
-            daily=daily,
-            daily_basic=daily_basic,
-            stk_limit=stk_limit,
-            index_daily=index_daily,
-            index_weight=index_weight,
-            statements=statements,
-            macro=macro,
-            offshore=offshore,
-            stock_basic=stock_basic,
-            adj_factor=adj_factor,
+        _vendor_inputs(
+            dict(
+                daily=daily,
+                daily_basic=daily_basic,
+                stk_limit=stk_limit,
+                index_daily=index_daily,
+                index_weight=index_weight,
+                statements=statements,
+                macro=macro,
+                offshore=offshore,
+                stock_basic=stock_basic,
+                adj_factor=adj_factor,
+            ),
+            columns,
+            units,
         )
     )
     state = _read_store_state(path)
