@@ -282,7 +282,7 @@ def _dm_moments(head, body, window, min_count, kind, out):  # pragma: no cover -
     elif kind == _KURT:
         need = max(need, 4.0)
     order = 1 if kind <= _MEAN else (2 if kind <= _STD else (3 if kind == _SKEW else 4))
-    rows = max(1, min(w, n))  # a suffix is only stored when a later run exists
+    rows = w if n > w else 1  # a suffix is only stored when a later run exists
     tile = max(1, min(m, _TILE))
     # suffixes of the previous run (row o: the suffix from o rows into the run): count and
     # sums of (x - sc)^p, p = 1..order; sc, the shift, is the run's last valid value (the
@@ -453,7 +453,7 @@ def _tl_moments_rows(a, window, min_count, kind):  # pragma: no cover - compiled
     elif kind == _KURT:
         need = max(need, 4.0)
     order = 1 if kind <= _MEAN else (2 if kind <= _STD else (3 if kind == _SKEW else 4))
-    rows = max(1, min(w, n))
+    rows = w if n > w else 1
     sk = np.zeros(rows)
     s1 = np.zeros(rows)
     s2 = np.zeros(rows)
@@ -574,7 +574,7 @@ def _dm_pair(a, b, window, min_count, corr):  # pragma: no cover - compiled
     out = np.empty((n, m))
     w = window
     need = max(float(min_count), 2.0)
-    rows = max(1, min(w, n))
+    rows = w if n > w else 1
     tile = max(1, min(m, _TILE))
     buf = np.zeros((8, rows, tile))  # k, cx, cy, sx, sy, sxx, syy, sxy of the suffixes
     cur = np.zeros((8, tile))  # the running prefix (forward) or suffix (backward)
