@@ -234,7 +234,7 @@ TL = {
     "skew": moving.move_skew,
     "kurt": moving.move_kurt,
 }
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -267,7 +267,7 @@ OPS = {
 }
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cols=st.lists(level_series(n_max=60), min_size=2, max_size=3),
     window=st.sampled_from([3, 9, 20]),
@@ -298,7 +298,7 @@ def test_ops_on_odd_chunks_both_layouts_and_traded_only(cols, window, frac) -> N
             _check_series({k: v[idx, j] for k, v in vals.items()}, a[idx, j], window, mc)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     x=level_series(),
     y=level_series(),
