@@ -203,7 +203,8 @@ def _load(
             raise IngestError(f"{keyword}: cannot read {path}: {err}") from err
         return _Frame(keyword, f"file {path}", csv, df.reset_index(drop=True))
     raise TypeError(
-        f"{keyword} must be a CSV/Parquet path or a pandas DataFrame, got {type(obj).__name__}"
+        f"{keyword} must be a CSV/Parquet path or a pandas DataFrame (or, for stock tables, a "
+        f"directory, glob or list of such files), got {type(obj).__name__}"
     )
 
 

@@ -157,7 +157,7 @@ def _spec(
 def is_file_set(obj: Any) -> bool:
     """True when ``obj`` names several files: a directory, a glob pattern or a list of paths."""
     if isinstance(obj, list | tuple):
-        return True
+        return bool(obj) and all(isinstance(p, str | os.PathLike) for p in obj)
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
         return path.is_dir() or (not path.exists() and glob.has_magic(str(obj)))
