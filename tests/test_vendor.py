@@ -302,6 +302,34 @@ def test_files_parsed_together_keep_their_rows(tmp_path: Path) -> None:
         read_vendor_daily(tmp_path)
 
 
+def test_large_file_read_in_blocks(dump: Path, tmp_path: Path, monkeypatch) -> None:
+    # One big table is streamed block by block; here every file counts as big.
+    whole = _sorted(read_vendor_daily(dump, columns=COLUMNS, units=UNITS))
+    monkeypatch.setattr(vendor, "_STREAM_BYTES", 0)
+    monkeypatch.setattr(vendor, "_STREAM_BLOCK", 256)
+    got, origin = vendor.read_table(dump, columns=COLUMNS, units=UNITS)
+    assert len(origin._parts) > 4  # several blocks per file
+    got = _sorted(got)
+    assert got["ts_code"].tolist() == whole["ts_code"].tolist()
+    assert got["name"].astype(str).tolist() == whole["name"].astype(str).tolist()
+    assert (got["trade_date"] == whole["trade_date"]).all()
+    for f in ("open", "high", "low", "close", "pre_close", "vol", "amount", "adj_factor"):
+        np.testing.assert_array_equal(got[f].to_numpy(), whole[f].to_numpy(), err_msg=f)
+    # rows of later blocks are named by their row in the file
+    long = tmp_path / "long"
+    long.mkdir()
+    _tushare_file(long / "a.csv", "600000.SH", [10 + i / 100 for i in range(40)])
+    text = (long / "a.csv").read_text()
+    (long / "a.csv").write_text(text.replace("10.34,10.44,10.24", "10.34,10.0,10.24"))
+    with pytest.raises(qd.IngestError, match=r"a\.csv: row 35 \(line 36\), field 'high'"):
+        qd.ingest(tmp_path / "m.zarr", daily=long)
+    lines = text.splitlines()
+    lines[30] = lines[30].replace("600000.SH", "600000.XX")
+    (long / "a.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(qd.IngestError, match=r"a\.csv: row 30 \(line 31\), column 'ts_code'"):
+        read_vendor_daily(long)
+
+
 def test_empty_files_have_no_rows(tmp_path: Path) -> None:
     _tushare_file(tmp_path / "a.csv", "600000.SH", [10.0, 10.5])
     _tushare_file(tmp_path / "b.csv", "600004.SH", [])  # a header only

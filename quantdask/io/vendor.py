@@ -32,12 +32,13 @@ import codecs
 import csv
 import functools
 import glob
+import itertools
 import lzma
 import os
 import re
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,9 @@ _HEADER_SEARCH = 5
 #: Bytes of CSV bodies parsed in one pyarrow call (many small per-stock files per call).
 _GROUP_BYTES = 4 << 20
 _MIN_GROUP_BYTES = 1 << 20
+#: A CSV file larger than this on disk (one big table) is read in blocks of _STREAM_BLOCK.
+_STREAM_BYTES = 64 << 20
+_STREAM_BLOCK = 16 << 20
 _DELIMITERS = (",", "\t", ";", "|")
 
 
@@ -454,10 +458,18 @@ _CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion e
 
 def _locate_parse_error(raw: _Raw, spec: _Spec, err: pa.ArrowInvalid) -> IngestError:
     """A precise message for a pyarrow error on one file: the row, line and bad value."""
+    row_err = _bad_cell(raw, err)
+    if row_err is None:
+        return IngestError(f"{spec.keyword}: {raw.path}: cannot parse: {err}")
+    return IngestError(_row_message(spec, str(raw.path), row_err, raw.header_line))
+
+
+def _bad_cell(raw: _Raw, err: pa.ArrowInvalid) -> _RowError | None:
+    """The cell a pyarrow conversion error is about (row of ``raw.body``), if it says."""
     msg = str(err)
     m = _CONVERSION.search(msg)
     if m is None:
-        return IngestError(f"{spec.keyword}: {raw.path}: cannot parse: {msg}")
+        return None
     col = raw.names[int(m.group(1))]  # pyarrow counts the file's columns
     cells = pacsv.read_csv(
         pa.py_buffer(raw.body),
@@ -479,12 +491,9 @@ def _locate_parse_error(raw: _Raw, spec: _Spec, err: pa.ArrowInvalid) -> IngestE
         bad = pd.to_numeric(text, errors="coerce").isna() & text.notna()
         rows = list(np.flatnonzero(bad.to_numpy()))
     if not rows:
-        return IngestError(f"{spec.keyword}: {raw.path}: cannot parse column {col!r}: {msg}")
+        return None
     r = int(rows[0])
-    return IngestError(
-        f"{spec.keyword}: {raw.path}: row {r + 1} (line {raw.header_line + r + 2}), "
-        f"column {col!r}: {what}, got {values[r].decode('utf-8', 'replace')!r}"
-    )
+    return _RowError(r, col, f"{what}, got {values[r].decode('utf-8', 'replace')!r}")
 
 
 def _is_utf8(b: bytes) -> bool:
@@ -694,6 +703,7 @@ class _Part:
     floats: dict[str, np.ndarray]
     name_ids: np.ndarray | None = None
     name_values: list[str] = field(default_factory=list)
+    offset: int = 0  # row of its file the part starts at (blocks of a streamed file)
 
     @property
     def n(self) -> int:
@@ -792,6 +802,112 @@ def _read_parquet(path: Path, spec: _Spec) -> _Part:
     except _RowError as err:
         raise IngestError(_row_message(spec, str(path), err, None)) from None
     return _Part([(str(path), -1)], [table.num_rows], **cols)
+
+
+def _streamable(path: Path, size: int, spec: _Spec) -> bool:
+    """A CSV file large enough to be read in blocks (pyarrow's streaming reader), in a
+    compression and encoding that can be streamed."""
+    name = path.name.lower()
+    return (
+        size > _STREAM_BYTES
+        and not _is_parquet(path)
+        and not name.endswith((".xz", ".zip"))
+        and (spec.encoding is None or _ascii_compatible(spec.encoding))
+    )
+
+
+def _big_csv(path: Path, size: int, spec: _Spec) -> tuple[_Raw, list[tuple[int, int]]] | None:
+    """The header and the byte ranges (of about ``_STREAM_BLOCK``) of a large uncompressed
+    CSV file, parsed in parallel like small files; None when it must be streamed instead
+    (compressed, UTF-16)."""
+    if path.name.lower().endswith(_COMPRESSED):
+        return None
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    data, encoding = _decode(path, head, spec)
+    if not data.strip():
+        return None
+    raw = _raw(path, data, encoding, spec)
+    start = bom
+    for _ in range(raw.header_line + 1):
+        start = data.index(b"\n", start - bom) + 1 + bom
+    bounds = list(range(start, size, _STREAM_BLOCK)) + [size]
+    return raw, list(itertools.pairwise(bounds))
+
+
+def _read_range(raw: _Raw, lo: int, hi: int, spec: _Spec) -> _Part:
+    """The rows of a file that start in bytes ``[lo, hi)``; a bad cell raises _RowError with
+    the row counted from ``lo`` (the caller adds the rows before)."""
+    with raw.path.open("rb") as f:
+        f.seek(lo - 1)
+        f.readline()  # to the first line that starts at or after lo
+        at = f.tell()
+        data = f.read(hi - at) if at < hi else b""
+        if data and not data.endswith(b"\n"):
+            data += f.readline()
+    chunk = _Raw(raw.path, raw.names, raw.delimiter, raw.header_line, data, raw.encoding)
+    try:
+        table = _parse_csv(data, chunk, _csv_types(spec, raw.names))
+    except pa.ArrowInvalid as err:
+        located = _bad_cell(chunk, err)
+        if located is None:
+            raise IngestError(f"{spec.keyword}: {raw.path}: cannot parse: {err}") from None
+        raise located from None
+    cols = _convert(table, _targets(spec, raw.names), _decoder(raw))
+    return _Part([(str(raw.path), raw.header_line)], [table.num_rows], **cols)
+
+
+def _stream_csv(path: Path, spec: _Spec) -> Iterator[_Part]:
+    """The parts of one large CSV file, one per block of ``_STREAM_BLOCK`` bytes; the
+    parser's threads work on the blocks while the caller copies the previous one."""
+    try:
+        with pa.input_stream(str(path), compression="detect") as f:
+            head = f.read(1 << 16)
+    except Exception as err:  # OSError, codec errors
+        raise IngestError(f"{spec.keyword}: cannot read {path}: {err}") from err
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16: transcoded whole instead
+        yield from _read_group([path], spec)
+        return
+    data, encoding = _decode(path, head, spec)
+    if not data.strip():
+        return
+    raw = _raw(path, data, encoding, spec)
+    types = _csv_types(spec, raw.names)
+    targets = _targets(spec, raw.names)
+    try:
+        reader = pacsv.open_csv(
+            pa.input_stream(str(path), compression="detect"),
+            read_options=pacsv.ReadOptions(
+                column_names=list(raw.names),
+                skip_rows=raw.header_line + 1,
+                block_size=_STREAM_BLOCK,
+                use_threads=True,
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=raw.delimiter),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=list(types),
+                column_types=types,
+                null_values=_NULLS,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+        offset = 0
+        for batch in reader:
+            try:
+                cols = _convert(pa.Table.from_batches([batch]), targets, _decoder(raw))
+            except _RowError as err:
+                if err.row is not None:
+                    err.row += offset
+                raise IngestError(_row_message(spec, str(path), err, raw.header_line)) from None
+            n = batch.num_rows
+            yield _Part([(str(path), raw.header_line)], [n], **cols, offset=offset)
+            offset += n
+    except pa.ArrowInvalid as err:
+        raise IngestError(f"{spec.keyword}: {path}: cannot parse: {err}") from None
 
 
 def _read_group(paths: Sequence[Path], spec: _Spec) -> list[_Part]:
@@ -903,7 +1019,7 @@ class _Sink:
                 nl = [self.name_index.setdefault(c, len(self.name_index)) for c in part.name_values]
                 self.names[sl] = np.array([*nl, -1], dtype=np.int32)[part.name_ids]
         self.n = b
-        self.parts.append((a, _Part(part.files, part.counts, *_EMPTY)))
+        self.parts.append((a, _Part(part.files, part.counts, *_EMPTY, offset=part.offset)))
 
     def frame(self, divisors: Mapping[str, float]) -> pd.DataFrame:
         n = self.n
@@ -954,6 +1070,7 @@ class Origin:
         r = row - self._starts[k]
         for (f, header), c in zip(part.files, part.counts, strict=True):
             if r < c:
+                r += part.offset
                 line = f" (line {header + r + 2})" if header >= 0 else ""
                 kind = "" if f.startswith("DataFrame") else "file "
                 return f"{kind}{f}: row {r + 1}{line}"
@@ -965,6 +1082,22 @@ class Origin:
 # Entry points
 
 
+def _tasks(groups: list[list[Path]], big: set[str], spec: _Spec) -> Iterator[tuple[Any, ...]]:
+    """What to read, in file order: ("group", files), ("range", header, lo, hi) of a large
+    uncompressed file, or ("stream", path) of a large compressed one."""
+    for g in groups:
+        if len(g) == 1 and str(g[0]) in big:
+            ranges = _big_csv(g[0], g[0].stat().st_size, spec)
+            if ranges is None:
+                yield ("stream", g[0])
+                continue
+            raw, spans = ranges
+            for lo, hi in spans:
+                yield ("range", raw, lo, hi)
+        else:
+            yield ("group", g)
+
+
 def _threads() -> int:
     try:
         n = len(os.sched_getaffinity(0))
@@ -973,7 +1106,9 @@ def _threads() -> int:
     return max(1, min(n, 8))
 
 
-def _groups(files: Sequence[Path], sizes: Sequence[int], workers: int) -> list[list[Path]]:
+def _groups(
+    files: Sequence[Path], sizes: Sequence[int], workers: int, alone: set[str]
+) -> list[list[Path]]:
     """Consecutive files in groups of about ``_GROUP_BYTES`` (4 groups per worker or more,
     unless the groups would be smaller than ``_MIN_GROUP_BYTES``)."""
     target = min(_GROUP_BYTES, max(sum(sizes) // (4 * workers), _MIN_GROUP_BYTES))
@@ -981,6 +1116,10 @@ def _groups(files: Sequence[Path], sizes: Sequence[int], workers: int) -> list[l
     cur: list[Path] = []
     acc = 0
     for p, s in zip(files, sizes, strict=True):
+        if str(p) in alone:  # a file streamed on its own
+            groups.extend([cur, [p]] if cur else [[p]])
+            cur, acc = [], 0
+            continue
         cur.append(p)
         acc += s
         if acc >= target:
@@ -1010,26 +1149,58 @@ def read_table(
     files, label = _resolve(source, keyword)
     sizes = [p.stat().st_size for p in files]
     workers = min(_threads(), len(files))
-    groups = _groups(files, sizes, workers)
+    big = {str(p) for p, s in zip(files, sizes, strict=True) if _streamable(p, s, spec)}
+    groups = _groups(files, sizes, workers, big)
     sink = _Sink(sum(sizes), {str(p): s for p, s in zip(files, sizes, strict=True)})
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="quantdask-read") as pool:
-        pending: deque[Future[list[_Part]]] = deque()
-        todo = iter(groups)
+        # A bounded window of groups in flight keeps parsed-but-unassembled parts small. A
+        # large file is streamed in the main thread when its turn comes (its parts are
+        # copied as they are parsed, never held all at once).
+        pending: deque[tuple[str, Any, _Raw | None]] = deque()
+        todo = iter(_tasks(groups, big, spec))
+
+        def submit() -> None:
+            task = next(todo, None)
+            if task is None:
+                return
+            kind, *args = task
+            if kind == "stream":
+                pending.append((kind, args[0], None))
+            elif kind == "range":
+                pending.append((kind, pool.submit(_read_range, *args, spec), args[0]))
+            else:
+                pending.append((kind, pool.submit(_read_group, args[0], spec), None))
+
+        file_rows: dict[str, int] = {}  # rows so far of each file read in byte ranges
         try:
-            # A bounded window of groups in flight keeps parsed-but-unassembled parts small.
-            for g in todo:
-                pending.append(pool.submit(_read_group, g, spec))
-                if len(pending) >= 2 * workers:
-                    break
+            for _ in range(2 * workers):
+                submit()
             while pending:
-                for part in pending.popleft().result():
+                kind, item, raw = pending.popleft()
+                submit()
+                if kind == "stream":
+                    parts: Iterable[_Part] = _stream_csv(item, spec)
+                elif kind == "group":
+                    parts = item.result()
+                else:
+                    assert raw is not None
+                    done = file_rows.get(str(raw.path), 0)
+                    try:
+                        part = item.result()
+                    except _RowError as err:
+                        err.row = None if err.row is None else err.row + done
+                        raise IngestError(
+                            _row_message(spec, str(raw.path), err, raw.header_line)
+                        ) from None
+                    part.offset = done
+                    file_rows[str(raw.path)] = done + part.n
+                    parts = [part]
+                for part in parts:
                     sink.add(part)
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.append(pool.submit(_read_group, nxt, spec))
         except BaseException:
-            for f in pending:
-                f.cancel()
+            for _, f, _ in pending:
+                if isinstance(f, Future):
+                    f.cancel()
             raise
     csv = any(not _is_parquet(p) for p in files)
     return sink.frame(spec.divisors), Origin(label, spec, sink.parts, csv)
