@@ -704,6 +704,7 @@ class _Part:
     name_ids: np.ndarray | None = None
     name_values: list[str] = field(default_factory=list)
     offset: int = 0  # row of its file the part starts at (blocks of a streamed file)
+    nbytes: int | None = None  # bytes of the file it covers (None: its whole files)
 
     @property
     def n(self) -> int:
@@ -857,7 +858,7 @@ def _read_range(raw: _Raw, lo: int, hi: int, spec: _Spec) -> _Part:
             raise IngestError(f"{spec.keyword}: {raw.path}: cannot parse: {err}") from None
         raise located from None
     cols = _convert(table, _targets(spec, raw.names), _decoder(raw))
-    return _Part([(str(raw.path), raw.header_line)], [table.num_rows], **cols)
+    return _Part([(str(raw.path), raw.header_line)], [table.num_rows], **cols, nbytes=hi - lo)
 
 
 def _stream_csv(path: Path, spec: _Spec) -> Iterator[_Part]:
@@ -970,11 +971,16 @@ class _Sink:
         self.code_index: dict[str, int] = {}
         self.name_index: dict[str, int] = {}
         self.parts: list[tuple[int, _Part]] = []  # (first row, part without its arrays)
+        self.bytes_done = 0
+
+    def _bytes(self, part: _Part) -> int:
+        if part.nbytes is not None:
+            return part.nbytes
+        return sum(self.sizes.get(f, 0) for f, _ in part.files)
 
     def _grow(self, need: int, part: _Part) -> None:
-        part_bytes = sum(self.sizes.get(f, 0) for f, _ in part.files)
-        done = sum(self.sizes.get(f, 0) for _, p in self.parts for f, _ in p.files)
-        left = max(self.total_bytes - done - part_bytes, 0)
+        part_bytes = self._bytes(part)
+        left = max(self.total_bytes - self.bytes_done - part_bytes, 0)
         rows_per_byte = part.n / part_bytes if part_bytes else 0.0
         cap = max(need + int(left * rows_per_byte * 1.05) + 1024, 2 * self.cap)
 
@@ -1019,6 +1025,7 @@ class _Sink:
                 nl = [self.name_index.setdefault(c, len(self.name_index)) for c in part.name_values]
                 self.names[sl] = np.array([*nl, -1], dtype=np.int32)[part.name_ids]
         self.n = b
+        self.bytes_done += self._bytes(part)
         self.parts.append((a, _Part(part.files, part.counts, *_EMPTY, offset=part.offset)))
 
     def frame(self, divisors: Mapping[str, float]) -> pd.DataFrame:
