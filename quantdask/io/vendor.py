@@ -1279,7 +1279,9 @@ def read_vendor_daily(
     An explicit I/O point (not lazy). Files are parsed with pyarrow's CSV reader in a thread
     pool, consecutive files with one header as one buffer, and copied once into one array per
     column, so the peak memory is about the size of the result (12 M rows x 9 fields is about
-    0.9 GB) plus a few tens of MB in flight.
+    0.8 GB) plus a few tens of MB in flight. One large CSV file (over 64 MiB, a whole table)
+    is read the same way in 16 MiB byte ranges split at line ends (a quoted field holding a
+    newline is not supported there); a compressed one with pyarrow's streaming reader.
 
     Examples
     --------
