@@ -15,7 +15,7 @@ from __future__ import annotations
 from quantdask.io.store import StoreError, open_market, open_panel
 from quantdask.io.calendar import trading_calendar
 from quantdask.io.synthetic import synthetic_market
-from quantdask.io.ingest import IngestError, append, ingest
+from quantdask.io.ingest import IngestError, IngestWarning, append, ingest
 from quantdask.io.vendor import read_vendor_daily
 from quantdask.io.verify import VerifyReport, verify
 
@@ -54,7 +54,9 @@ from quantdask.ops import (
 # [factors] registry, compute, snapshot
 from quantdask.factors import (
     Factor,
+    MissingInputError,
     Snapshot,
+    SnapshotWarning,
     compute,
     factor,
     list_factors,
@@ -71,6 +73,7 @@ from quantdask.models import Model, load_model, segment_profitability, tier_retu
 from quantdask.portfolio import (
     BacktestResult,
     Costs,
+    RuinWarning,
     backtest,
     metrics,
     rebalance_dates,
@@ -114,6 +117,7 @@ __all__ = [
     "synthetic_market",
     "trading_calendar",
     "IngestError",
+    "IngestWarning",
     "VerifyReport",
     "append",
     "ingest",
@@ -153,11 +157,13 @@ __all__ = [
     "ts_var",
     # [factors]
     "Factor",
+    "MissingInputError",
     "compute",
     "factor",
     "list_factors",
     "register_factor",
     "Snapshot",
+    "SnapshotWarning",
     "snapshot",
     "to_zarr",
     # [fundamentals/models]
@@ -170,6 +176,7 @@ __all__ = [
     # [portfolio]
     "BacktestResult",
     "Costs",
+    "RuinWarning",
     "backtest",
     "metrics",
     "rebalance_dates",

@@ -863,3 +863,24 @@ def test_limit_closes_cluster_in_volatile_months(demo_daily) -> None:
     wild = share[vol >= vol.quantile(0.9)].mean()
     assert wild > 1.7 * calm, (wild, calm)
     assert share.max() > 2.5 * share.mean(), share.describe()
+
+
+def test_no_daily_limits_before_1996_12_16(tmp_path):
+    """The exchanges' daily price limits start on 1996-12-16: earlier synthetic bars have none.
+
+    Hand rule (ASHARE.md, kernels.limits.LIMITS_START): no limit prices before that date, and
+    from it every traded main-board bar has both limits.
+    """
+    m = qd.open_market(
+        qd.synthetic_market(
+            tmp_path / "m96.zarr", n_assets=40, start="1996-10-01", end="1997-02-28", seed=0
+        )
+    )
+    d = m["daily"].to_dataset()[["close", "up_limit", "down_limit"]].load()
+    early = d.sel(date=slice(None, "1996-12-13"))
+    late = d.sel(date=slice("1996-12-16", None))
+    assert int(early["close"].notnull().sum()) > 1000
+    assert int(early["up_limit"].notnull().sum()) == 0
+    assert int(early["down_limit"].notnull().sum()) == 0
+    # from the start of the rule every bar has its limits, except listings' no-limit days
+    assert float(late["up_limit"].notnull().sum() / late["close"].notnull().sum()) > 0.95

@@ -123,7 +123,7 @@ def simulate_block(
     susp,
     st,
     ind,
-    reform,
+    regime,
     review,
     idx_base,
     f_day,
@@ -297,11 +297,11 @@ def simulate_block(
                     S[S_DPS, i] = 0.0
                     S[S_BONUS, i] = 1.0
             upf, dnf = limit_fraction(
-                # regime 1 / 2 (before / after the ChiNext reform): the simulated calendar
-                # gets daily limits on every date
+                # limit regime of the date (kernels.limits.limit_regime): 0 before
+                # 1996-12-16 (no daily limits), 1 limits, 2 after the ChiNext reform
                 board[i],
                 st[tt, i],
-                2 if reform[tt] else 1,
+                regime[tt],
                 days,
                 nolimit[i],
                 old_ipo[i],

@@ -46,7 +46,6 @@ from quantdask.io._synth_kernel import (
     simulate_block,
 )
 from quantdask.io._synth_universe import (
-    CHINEXT_REFORM,
     SW_CODES,
     Universe,
     build_universe,
@@ -55,6 +54,7 @@ from quantdask.io._synth_universe import (
 )
 from quantdask.io.calendar import trading_calendar
 from quantdask.io.store import atomic_directory, zarr_quiet
+from quantdask.kernels.limits import limit_regime
 
 #: Index base dates (the index exists, and has weights, from the first trading day on or
 #: after its base date); the last entry is the internal FTSE China A50-like index.
@@ -147,7 +147,9 @@ def synthetic_market(
     of assets per year of window delist (low-quality firms, most of them ST for the last
     year and many suspended in their last weeks); their history stays in the store.
 
-    **Price limits.** ``up_limit``/``down_limit`` = round(pre_close * (1 +/- limit), 2):
+    **Price limits.** ``up_limit``/``down_limit`` = pre_close * (1 +/- limit) rounded half up
+    to 0.01 (the exchanges' rule; :mod:`quantdask.kernels.limits`, shared with
+    :func:`quantdask.ingest`), none before 1996-12-16:
     10% main board (5% when ST), ChiNext 10% (ST 5%) until 2020-08-21 and 20% from
     2020-08-24, STAR 20%, BSE 30%. New listings have no limit (NaN limits) for their first
     5 trading days on STAR, on ChiNext from 2020-08-24 and on the main board from
@@ -463,7 +465,7 @@ def _build(
             dates.values, np.array(INDEX_BASE_DATES, dtype="datetime64[ns]"), side="left"
         ).astype(np.int64)
         review = _review_flags(dates)
-        reform = dates.values >= CHINEXT_REFORM.to_datetime64()
+        regime = limit_regime(dates.values)
         issue = np.where(u.list_pos >= 0, u.price0 / np.exp(u.pop_log), u.price0)
         a50_close = np.full(T, np.nan)
         float_fields = list(schema.DAILY_FLOAT_FIELDS)
@@ -502,7 +504,7 @@ def _build(
                 susp,
                 st,
                 ind,
-                reform[t0:t1],
+                regime[t0:t1],
                 review[t0:t1],
                 idx_base,
                 fund.f_day,
