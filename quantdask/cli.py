@@ -82,6 +82,8 @@ def demo(
     finally:
         if client is not None:
             client.close()
+    closed = " (the cluster and its dashboard are closed)" if client is not None else ""
+    print(f"\nreports in {out.resolve()}/{closed}")
     return 0
 
 
@@ -154,7 +156,6 @@ def _research(market: xr.DataTree, out: Path) -> None:
         title="Reversal + value composite, top 50, weights score^3 (vs CSI 300)",
     )
     _done(t0)
-    print(f"\nreports in {out.resolve()}/ (dashboard closed with the cluster)")
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -179,27 +180,75 @@ def _store_params(store: Path) -> dict[str, object] | None:
     return dict(params) if isinstance(params, dict) else None
 
 
+def _non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (argparse turns the ValueError into exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+_DEMO_DESCRIPTION = """\
+Build a deterministic synthetic A-share market (a zarr store), then run the main job on it:
+section-1 factors for every stock (factors.zarr), the broad-index snapshot on the last date
+(snapshot.html), and tear sheets of a 20-day reversal factor (factor_tear_sheet.html) and of
+a simple reversal + value model's back-test against CSI 300 (model_tear_sheet.html), in --out.
+A second run with the same parameters reuses the store."""
+
+_VERIFY_DESCRIPTION = """\
+Check a market store against the layout contract (quantdask.io.schema) and print one line
+per problem. Checked: the nodes (daily, index, fundamentals, macro; offshore when present);
+every schema field with its dims, dtype and stored chunk shape; the per-asset coordinates;
+dates sorted, unique, weekdays and Shanghai exchange sessions, the same calendar on every
+date node; asset and index labels unique, of known code formats, stored as fixed-width
+strings; no non-positive prices or negative volumes, high >= low, no close on a suspended
+day; index weights in [0, 1] summing to 1 per (date, index); announcements not before their
+period end; and a leftover journal of an interrupted append (--repair rolls it back).
+
+exit codes: 0 when the store passes every check, 1 when a problem was found (or the path is
+not a readable store), 2 on a usage error."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``quantdask`` command."""
     parser = argparse.ArgumentParser(
         prog="quantdask", description="Factor research over the A-share market on Dask."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="build a synthetic market and run the main job on it")
+    d = sub.add_parser(
+        "demo",
+        help="build a synthetic market and run the main job on it",
+        description=_DEMO_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     d.add_argument("--assets", type=int, default=800, help="assets ever listed (default 800)")
     d.add_argument("--start", default="2019-01-01", help="first date (default 2019-01-01)")
     d.add_argument("--end", default="2024-12-31", help="last date (default 2024-12-31)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument(
-        "--out", type=Path, default=Path("quantdask-demo"), help="output folder (./quantdask-demo)"
+        "--out",
+        type=Path,
+        default=Path("quantdask-demo"),
+        help="output folder (default ./quantdask-demo)",
     )
     d.add_argument("--overwrite", action="store_true", help="rebuild the store")
     d.add_argument(
-        "--workers", type=int, default=2, help="LocalCluster worker processes (0: threads only)"
+        "--workers",
+        type=_non_negative_int,
+        default=2,
+        help="LocalCluster worker processes (default 2; 0: threads in this process, no cluster)",
     )
 
-    v = sub.add_parser("verify", help="check a market store against the layout")
-    v.add_argument("path", type=Path)
+    v = sub.add_parser(
+        "verify",
+        help="check a market store against the layout",
+        description=_VERIFY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    v.add_argument("path", type=Path, help="the market store directory")
     v.add_argument("--repair", action="store_true", help="roll back an interrupted append")
     return parser
 
