@@ -489,3 +489,96 @@ def test_guard_detection_reads_the_script(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [f"top {script}:2", "guarded None", "function None"]
+
+
+# -- start-scheduler.sh without a `python` on PATH ---------------------------------------------
+_SCRIPT_TOOLS = ("bash", "cat", "dirname", "mkdir", "rm", "setsid", "sleep", "ps", "tr", "hostname")
+
+
+def _path_without_python(tmp_path: Path) -> str:
+    """A PATH directory with only the tools the scripts need and the real ``dask`` script.
+
+    ``dask`` is the console script of this interpreter's environment (its first line names the
+    interpreter), so nothing called ``python`` or ``python3`` can be found on this PATH.
+    """
+    import shutil
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in _SCRIPT_TOOLS:
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    dask_script = Path(sys.executable).parent / "dask"
+    assert dask_script.read_text(errors="replace").startswith("#!"), dask_script
+    (bin_dir / "dask").symlink_to(dask_script)
+    assert not any((bin_dir / n).exists() for n in ("python", "python3"))
+    return str(bin_dir)
+
+
+def _run_script(
+    script: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess:
+    import shutil
+
+    return subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(CLI / script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@contextlib.contextmanager
+def _no_python_env(tmp_path: Path, **extra: str) -> Iterator[dict[str, str]]:
+    marker = f"no-python-{os.getpid()}-{time.monotonic_ns()}"
+    run_dir = tmp_path / "run"
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": _path_without_python(tmp_path),
+        "QD_RUN_DIR": str(run_dir),
+        "QD_SCHEDULER_HOST": "127.0.0.1",
+        "QD_SCHEDULER_PORT": "0",
+        "QD_DASHBOARD_ADDRESS": ":0",
+        "QD_TEST_MARKER": marker,
+        **extra,
+    }
+    try:
+        yield env
+    finally:
+        _run_script("stop.sh", env)
+        deadline = time.monotonic() + 10
+        while _ours(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _ours(marker)
+        for pid in left:  # last resort: only what this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        assert not left, f"processes left running: {left}"
+
+
+@pytest.mark.distributed
+def test_start_scheduler_without_python_on_path(tmp_path):
+    """The scheduler file is read with the interpreter of the `dask` command, not `python`."""
+    with _no_python_env(tmp_path, QD_TIMEOUT="20") as env:
+        t0 = time.monotonic()
+        res = _run_script("start-scheduler.sh", env)
+        assert res.returncode == 0, res.stderr
+        assert time.monotonic() - t0 < 15
+        address = res.stdout.strip().splitlines()[-1]
+        info = json.loads((tmp_path / "run" / "scheduler.json").read_text())
+        assert address == info["address"] and address.startswith("tcp://127.0.0.1:")
+        assert _ours(env["QD_TEST_MARKER"])  # the scheduler runs until stop.sh
+
+
+@pytest.mark.distributed
+def test_start_scheduler_failure_stops_the_scheduler(tmp_path):
+    """An interpreter that cannot read the file: the script says so and stops the scheduler."""
+    with _no_python_env(tmp_path, QD_TIMEOUT="4", QD_PYTHON="/bin/false") as env:
+        res = _run_script("start-scheduler.sh", env)
+        assert res.returncode == 1
+        assert "/bin/false could not read the address" in res.stderr, res.stderr
+        assert "stopped the scheduler" in res.stderr
+        assert not _ours(env["QD_TEST_MARKER"])
+        assert not (tmp_path / "run" / "scheduler.pid").exists()

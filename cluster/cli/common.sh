@@ -5,6 +5,28 @@ QD_SCHEDULER_FILE=${QD_SCHEDULER_FILE:-$QD_RUN_DIR/scheduler.json}
 QD_TIMEOUT=${QD_TIMEOUT:-60}
 QD_DASK=${QD_DASK:-dask}
 
+# The Python interpreter for the scripts' small helpers (reading the scheduler file): QD_PYTHON
+# when set; else the interpreter named on the first line of the QD_DASK console script (the
+# environment dask and quantdask are installed in); else python3, else python from PATH.
+qd_python() {
+    if [[ -n "${QD_PYTHON:-}" ]]; then
+        echo "$QD_PYTHON"
+        return 0
+    fi
+    local dask_path first interp
+    dask_path=$(command -v "$QD_DASK" 2>/dev/null || true)
+    if [[ -n "$dask_path" && -f "$dask_path" ]]; then
+        IFS= read -r first <"$dask_path" || true
+        interp=${first#\#!}
+        interp=${interp%% *}
+        if [[ "$first" == '#!'* && "${interp##*/}" == python* && -x "$interp" ]]; then
+            echo "$interp"
+            return 0
+        fi
+    fi
+    command -v python3 || command -v python || return 1
+}
+
 # TLS: QD_TLS_DIR holds ca.pem and <role>.pem / <role>-key.pem (cluster/tls/make-certs.sh).
 qd_tls_args() {  # $1 = role: scheduler | worker
     if [[ -n "${QD_TLS_DIR:-}" ]]; then
