@@ -308,7 +308,10 @@ def _dates(fr: _Frame, col: str, *, required: bool = True) -> np.ndarray:
     return values
 
 
-def _codes(fr: _Frame, col: str, *, index: bool = False) -> np.ndarray:
+def _codes(
+    fr: _Frame, col: str, *, index: bool = False, inverse: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Validated, stripped codes of a column (and, with ``inverse``, their int codes)."""
     s = fr.df[col]
     inv, uniq = pd.factorize(s, use_na_sentinel=True)
     u = pd.Series(np.asarray(uniq, dtype=object), dtype=object)
@@ -330,26 +333,69 @@ def _codes(fr: _Frame, col: str, *, index: bool = False) -> np.ndarray:
             "000/001/002/003/300/301 .SZ, 43/83/87/920 .BJ)"
         )
         raise fr.fail(r, col, f"unknown code format {s.iloc[r]!r}: expected {kind}")
-    return text.to_numpy(dtype=object)[inv]
+    out = text.to_numpy(dtype=object)[inv]
+    if not inverse:
+        return out
+    # Codes equal after stripping share one int code.
+    t_inv, _ = pd.factorize(text.to_numpy(dtype=object))
+    return out, t_inv[inv].astype(np.int64)
 
 
-def _no_duplicates(fr: _Frame, keys: dict[str, np.ndarray]) -> None:
-    combined = np.zeros(len(next(iter(keys.values()))), dtype=np.int64)
-    for arr in keys.values():
-        if arr.dtype.kind == "M":
-            arr = arr.view(np.int64)
-        codes, uniq = pd.factorize(arr, use_na_sentinel=False)
-        combined *= len(uniq)
+def _key_ranks(arr: np.ndarray) -> tuple[np.ndarray, int]:
+    """Order-preserving int64 ranks of one key column (equal values, equal ranks)."""
+    if isinstance(arr, pd.Categorical | pd.Series) and isinstance(
+        getattr(arr, "dtype", None), pd.CategoricalDtype
+    ):
+        cat = pd.Categorical(arr)
+        return cat.codes.astype(np.int64), max(len(cat.categories), 1)
+    if arr.dtype.kind == "M":
+        arr = arr.view(np.int64)
+    inv, uniq = pd.factorize(arr, use_na_sentinel=False)
+    if len(uniq) and arr.dtype.kind in "iuf":
+        # Rank the distinct values so sorted input gives a sorted key (the fast path below).
+        order = np.argsort(np.asarray(uniq), kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        inv = rank[inv]
+    return inv.astype(np.int64, copy=False), max(len(uniq), 1)
+
+
+def _no_duplicates(
+    fr: _Frame, keys: dict[str, np.ndarray], ranks: Mapping[str, np.ndarray] | None = None
+) -> None:
+    """Raise on the first repeated key; ``ranks`` gives integer codes of some key columns."""
+    n = len(next(iter(keys.values())))
+    combined = np.zeros(n, dtype=np.int64)
+    width = 1
+    for name, arr in keys.items():
+        if ranks is not None and name in ranks:
+            codes = np.asarray(ranks[name], dtype=np.int64)
+            size = int(codes.max()) + 1 if n else 1
+        else:
+            codes, size = _key_ranks(arr)
+        if width * size >= 2**62:  # re-number the combined key so far
+            combined, uniq = pd.factorize(combined)
+            width = max(len(uniq), 1)
+        combined *= size
         combined += codes
-        combined, _ = pd.factorize(combined)
+        width *= size
+    if n < 2:
+        return
+    step = np.diff(combined)
+    if (step > 0).all():  # sorted, distinct keys (per-stock files sorted by date)
+        return
+    del step
+    srt = np.sort(combined)
+    if not (srt[1:] == srt[:-1]).any():
+        return
+    del srt
     dup = pd.Series(combined).duplicated(keep="first").to_numpy()
-    if dup.any():
-        r = int(np.flatnonzero(dup)[0])
-        first = int(np.flatnonzero(combined == combined[r])[0])
-        key = ", ".join(f"{k}={pd.Series(v[r : r + 1]).iloc[0]!s}" for k, v in keys.items())
-        raise IngestError(
-            f"{fr.where(r, next(iter(keys)))}: duplicate key ({key}), also at row {first + 1}"
-        )
+    r = int(np.flatnonzero(dup)[0])
+    first = int(np.flatnonzero(combined == combined[r])[0])
+    key = ", ".join(f"{k}={pd.Series(v[r : r + 1]).iloc[0]!s}" for k, v in keys.items())
+    raise IngestError(
+        f"{fr.where(r, next(iter(keys)))}: duplicate key ({key}), also at row {first + 1}"
+    )
 
 
 def _positive(fr: _Frame, values: dict[str, np.ndarray], fields: Iterable[str]) -> None:
@@ -411,9 +457,10 @@ def _bars(
     if fr is None:
         return None
     _require(fr, required)
-    codes = _codes(fr, "ts_code", index=index)
+    codes, inv = _codes(fr, "ts_code", index=index, inverse=True)
     dates = _dates(fr, "trade_date")
-    _no_duplicates(fr, {"ts_code": codes, "trade_date": dates})
+    _no_duplicates(fr, {"ts_code": codes, "trade_date": dates}, {"ts_code": inv})
+    del inv
     fields = [
         c
         for c in (*required, *optional)
@@ -511,7 +558,7 @@ def _parse_inputs(kw: Mapping[str, FrameLike]) -> _Inputs:
         # A per-row short name: ST by day (1.0 / 0.0, NaN where the name is missing).
         df = inp.daily.frame.df
         if "name" in df.columns:
-            inp.daily.extra["st_name"] = _st_from_names(df["name"].to_numpy(dtype=object))
+            inp.daily.extra["st_name"] = _st_from_names(df["name"])
     return inp
 
 
@@ -825,12 +872,23 @@ _SOURCE_CHAIN = "pre_close chain"
 _SOURCE_DERIVED = "derived"
 
 
-def _st_from_names(names: np.ndarray) -> np.ndarray:
-    """1.0 for ST names, 0.0 for others, NaN where the name is missing (float, per row)."""
-    s = pd.Series(np.asarray(names, dtype=object), dtype=object)
-    missing = _text_missing(s)
+def _st_from_names(names: np.ndarray | pd.Series) -> np.ndarray:
+    """1.0 for ST names, 0.0 for others, NaN where the name is missing (float, per row).
+
+    The pattern is evaluated once per distinct name (a long table repeats each name).
+    """
+    if isinstance(getattr(names, "dtype", None), pd.CategoricalDtype):
+        cat = pd.Categorical(names)
+        inv = cat.codes
+        uniq = np.asarray(cat.categories, dtype=object)
+    else:
+        inv, uniq = pd.factorize(np.asarray(names, dtype=object), use_na_sentinel=True)
+        uniq = np.asarray(uniq, dtype=object)
+    s = pd.Series(uniq, dtype=object)
+    missing = _text_missing(s) if len(s) else np.zeros(0, dtype=bool)
     st = s.astype(str).str.match(_ST_NAME).to_numpy(dtype=bool)
-    return np.where(missing, np.nan, st.astype(np.float64))
+    per_name = np.append(np.where(missing, np.nan, st.astype(np.float64)), np.nan)
+    return per_name[np.where(inv >= 0, inv, len(uniq))]
 
 
 def _ffill(values: np.ndarray, seed: np.ndarray) -> np.ndarray:
