@@ -234,13 +234,18 @@ class _StageSampler:
         "_no_duplicates",
         "_st_from_names",
         "_parse_inputs",
+        "_off_calendar",
         "_calendar",
+        "_asset_codes",
         "_new_assets",
+        "_last_traded_bar",
         "_rules",
         "_daily_dataset",
         "_index_dataset",
         "_write_tree",
         "_apply",
+        "_rows_by_group",
+        "_take",
     )
 
     def __init__(self) -> None:

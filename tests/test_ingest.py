@@ -335,6 +335,21 @@ def test_bad_duplicate_key(tmp_path):
         qd.ingest(tmp_path / "m.zarr", daily=d)
 
 
+def test_bad_duplicate_key_after_stripping_and_in_sorted_input(tmp_path):
+    # A code that differs only by blanks is the same key; sorted per-stock input (the fast
+    # path of the check) with one repeated row is caught too.
+    d = daily_with()
+    d["ts_code"] = d["ts_code"].astype(object)
+    d.loc[7, ["ts_code", "trade_date"]] = d.loc[3, ["ts_code", "trade_date"]].to_numpy()
+    d.loc[7, "ts_code"] = f" {d.loc[3, 'ts_code']} "
+    with pytest.raises(qd.IngestError, match=r"row 8, field 'ts_code': duplicate key"):
+        qd.ingest(tmp_path / "m.zarr", daily=d)
+    s = daily_with().sort_values(["ts_code", "trade_date"]).reset_index(drop=True)
+    s = pd.concat([s.iloc[:5], s.iloc[4:5], s.iloc[5:]], ignore_index=True)
+    with pytest.raises(qd.IngestError, match=r"row 6, field 'ts_code': duplicate key .*row 5"):
+        qd.ingest(tmp_path / "s.zarr", daily=s)
+
+
 def test_bad_unparseable_date(tmp_path):
     with pytest.raises(
         qd.IngestError,

@@ -12,11 +12,14 @@ Both are explicit I/O points: they read the input into memory, and they are not 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import re
 import warnings
+from collections import deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -308,7 +311,10 @@ def _dates(fr: _Frame, col: str, *, required: bool = True) -> np.ndarray:
     return values
 
 
-def _codes(fr: _Frame, col: str, *, index: bool = False) -> np.ndarray:
+def _codes(
+    fr: _Frame, col: str, *, index: bool = False, inverse: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Validated, stripped codes of a column (and, with ``inverse``, their int codes)."""
     s = fr.df[col]
     inv, uniq = pd.factorize(s, use_na_sentinel=True)
     u = pd.Series(np.asarray(uniq, dtype=object), dtype=object)
@@ -330,26 +336,69 @@ def _codes(fr: _Frame, col: str, *, index: bool = False) -> np.ndarray:
             "000/001/002/003/300/301 .SZ, 43/83/87/920 .BJ)"
         )
         raise fr.fail(r, col, f"unknown code format {s.iloc[r]!r}: expected {kind}")
-    return text.to_numpy(dtype=object)[inv]
+    out = text.to_numpy(dtype=object)[inv]
+    if not inverse:
+        return out
+    # Codes equal after stripping share one int code.
+    t_inv, _ = pd.factorize(text.to_numpy(dtype=object))
+    return out, t_inv[inv].astype(np.int64)
 
 
-def _no_duplicates(fr: _Frame, keys: dict[str, np.ndarray]) -> None:
-    combined = np.zeros(len(next(iter(keys.values()))), dtype=np.int64)
-    for arr in keys.values():
-        if arr.dtype.kind == "M":
-            arr = arr.view(np.int64)
-        codes, uniq = pd.factorize(arr, use_na_sentinel=False)
-        combined *= len(uniq)
+def _key_ranks(arr: np.ndarray) -> tuple[np.ndarray, int]:
+    """Order-preserving int64 ranks of one key column (equal values, equal ranks)."""
+    if isinstance(arr, pd.Categorical | pd.Series) and isinstance(
+        getattr(arr, "dtype", None), pd.CategoricalDtype
+    ):
+        cat = pd.Categorical(arr)
+        return cat.codes.astype(np.int64), max(len(cat.categories), 1)
+    if arr.dtype.kind == "M":
+        arr = arr.view(np.int64)
+    inv, uniq = pd.factorize(arr, use_na_sentinel=False)
+    if len(uniq) and arr.dtype.kind in "iuf":
+        # Rank the distinct values so sorted input gives a sorted key (the fast path below).
+        order = np.argsort(np.asarray(uniq), kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        inv = rank[inv]
+    return inv.astype(np.int64, copy=False), max(len(uniq), 1)
+
+
+def _no_duplicates(
+    fr: _Frame, keys: dict[str, np.ndarray], ranks: Mapping[str, np.ndarray] | None = None
+) -> None:
+    """Raise on the first repeated key; ``ranks`` gives integer codes of some key columns."""
+    n = len(next(iter(keys.values())))
+    combined = np.zeros(n, dtype=np.int64)
+    width = 1
+    for name, arr in keys.items():
+        if ranks is not None and name in ranks:
+            codes = np.asarray(ranks[name], dtype=np.int64)
+            size = int(codes.max()) + 1 if n else 1
+        else:
+            codes, size = _key_ranks(arr)
+        if width * size >= 2**62:  # re-number the combined key so far
+            combined, uniq = pd.factorize(combined)
+            width = max(len(uniq), 1)
+        combined *= size
         combined += codes
-        combined, _ = pd.factorize(combined)
+        width *= size
+    if n < 2:
+        return
+    step = np.diff(combined)
+    if (step > 0).all():  # sorted, distinct keys (per-stock files sorted by date)
+        return
+    del step
+    srt = np.sort(combined)
+    if not (srt[1:] == srt[:-1]).any():
+        return
+    del srt
     dup = pd.Series(combined).duplicated(keep="first").to_numpy()
-    if dup.any():
-        r = int(np.flatnonzero(dup)[0])
-        first = int(np.flatnonzero(combined == combined[r])[0])
-        key = ", ".join(f"{k}={pd.Series(v[r : r + 1]).iloc[0]!s}" for k, v in keys.items())
-        raise IngestError(
-            f"{fr.where(r, next(iter(keys)))}: duplicate key ({key}), also at row {first + 1}"
-        )
+    r = int(np.flatnonzero(dup)[0])
+    first = int(np.flatnonzero(combined == combined[r])[0])
+    key = ", ".join(f"{k}={pd.Series(v[r : r + 1]).iloc[0]!s}" for k, v in keys.items())
+    raise IngestError(
+        f"{fr.where(r, next(iter(keys)))}: duplicate key ({key}), also at row {first + 1}"
+    )
 
 
 def _positive(fr: _Frame, values: dict[str, np.ndarray], fields: Iterable[str]) -> None:
@@ -411,9 +460,10 @@ def _bars(
     if fr is None:
         return None
     _require(fr, required)
-    codes = _codes(fr, "ts_code", index=index)
+    codes, inv = _codes(fr, "ts_code", index=index, inverse=True)
     dates = _dates(fr, "trade_date")
-    _no_duplicates(fr, {"ts_code": codes, "trade_date": dates})
+    _no_duplicates(fr, {"ts_code": codes, "trade_date": dates}, {"ts_code": inv})
+    del inv
     fields = [
         c
         for c in (*required, *optional)
@@ -511,7 +561,7 @@ def _parse_inputs(kw: Mapping[str, FrameLike]) -> _Inputs:
         # A per-row short name: ST by day (1.0 / 0.0, NaN where the name is missing).
         df = inp.daily.frame.df
         if "name" in df.columns:
-            inp.daily.extra["st_name"] = _st_from_names(df["name"].to_numpy(dtype=object))
+            inp.daily.extra["st_name"] = _st_from_names(df["name"])
     return inp
 
 
@@ -715,7 +765,9 @@ def _asset_codes(inp: _Inputs) -> np.ndarray:
         parts.append(inp.stock_basic.index.to_numpy(dtype=object))
     if not parts:
         return np.array([], dtype=object)
-    return np.unique(np.concatenate(parts).astype(str)).astype(object)
+    # Distinct codes by hashing first (long tables repeat each code), then sorted.
+    distinct = [pd.unique(np.asarray(p, dtype=object)) for p in parts]
+    return np.unique(np.concatenate(distinct).astype(str)).astype(object)
 
 
 def _first_bar(inp: _Inputs, codes: np.ndarray) -> np.ndarray:
@@ -825,12 +877,23 @@ _SOURCE_CHAIN = "pre_close chain"
 _SOURCE_DERIVED = "derived"
 
 
-def _st_from_names(names: np.ndarray) -> np.ndarray:
-    """1.0 for ST names, 0.0 for others, NaN where the name is missing (float, per row)."""
-    s = pd.Series(np.asarray(names, dtype=object), dtype=object)
-    missing = _text_missing(s)
+def _st_from_names(names: np.ndarray | pd.Series) -> np.ndarray:
+    """1.0 for ST names, 0.0 for others, NaN where the name is missing (float, per row).
+
+    The pattern is evaluated once per distinct name (a long table repeats each name).
+    """
+    if isinstance(getattr(names, "dtype", None), pd.CategoricalDtype):
+        cat = pd.Categorical(names)
+        inv = cat.codes
+        uniq = np.asarray(cat.categories, dtype=object)
+    else:
+        inv, uniq = pd.factorize(np.asarray(names, dtype=object), use_na_sentinel=True)
+        uniq = np.asarray(uniq, dtype=object)
+    s = pd.Series(uniq, dtype=object)
+    missing = _text_missing(s) if len(s) else np.zeros(0, dtype=bool)
     st = s.astype(str).str.match(_ST_NAME).to_numpy(dtype=bool)
-    return np.where(missing, np.nan, st.astype(np.float64))
+    per_name = np.append(np.where(missing, np.nan, st.astype(np.float64)), np.nan)
+    return per_name[np.where(inv >= 0, inv, len(uniq))]
 
 
 def _ffill(values: np.ndarray, seed: np.ndarray) -> np.ndarray:
@@ -1485,13 +1548,179 @@ def _encoding(node: str, ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     return enc
 
 
-def _write_tree(path: Path, nodes: dict[str, xr.Dataset], attrs: dict[str, Any]) -> None:
+def _write_tree(
+    path: Path, nodes: dict[str, xr.Dataset], attrs: dict[str, Any], *, compute: bool = True
+) -> None:
     tree = xr.DataTree.from_dict(
         {"/": xr.Dataset(attrs=attrs), **{f"/{k}": v for k, v in nodes.items()}}
     )
     encoding = {f"/{node}": _encoding(node, ds) for node, ds in nodes.items()}
     with zarr_quiet():
-        tree.to_zarr(str(path), mode="w", encoding=encoding, consolidated=True, zarr_format=3)
+        tree.to_zarr(
+            str(path),
+            mode="w",
+            encoding=encoding,
+            consolidated=True,
+            zarr_format=3,
+            compute=compute,
+        )
+
+
+#: Assets per group of the grouped write of :func:`ingest` (a store asset chunk): with more
+#: assets, the daily node is built one (date block x asset group) region at a time.
+_ASSET_GROUP: int | None = schema.ASSET_CHUNK
+
+_DAILY_VARS = (
+    *schema.DAILY_FLOAT_FIELDS,
+    "suspended",
+    "is_st",
+    schema.DAILY_INDUSTRY_FIELD,
+)
+
+
+def _daily_skeleton(dates: np.ndarray, assets: _Assets) -> xr.Dataset:
+    """The ``daily`` node's full shape as lazy arrays (written as metadata only)."""
+    import dask.array as da
+
+    shape = (len(dates), assets.n)
+    chunks = (schema.DATE_CHUNK, schema.ASSET_CHUNK)
+    dtypes = {"suspended": bool, "is_st": bool, schema.DAILY_INDUSTRY_FIELD: schema.INDUSTRY_DTYPE}
+    data = {
+        f: (("date", "asset"), da.zeros(shape, chunks=chunks, dtype=dtypes.get(f, np.float64)))
+        for f in _DAILY_VARS
+    }
+    return xr.Dataset(data, coords={"date": dates, **_asset_coords(assets)})
+
+
+def _rows_by_group(
+    t: _Table | None, assets: _Assets, group: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row numbers of ``t`` ordered by asset group (input order within a group), and the
+    bounds of each group's run in them."""
+    if t is None:
+        return None
+    n_groups = (assets.n + group - 1) // group
+    inv, uniq = pd.factorize(t.codes)
+    gid_of = pd.Index(assets.codes).get_indexer(np.asarray(uniq, dtype=object)) // group
+    gid = gid_of.astype(np.int16 if n_groups < 2**15 else np.int32)[inv]
+    order = np.argsort(gid, kind="stable")  # a radix sort of small ints
+    bounds = np.searchsorted(gid[order], np.arange(n_groups + 1))
+    return order, bounds
+
+
+def _group_assets(assets: _Assets, at: slice) -> _Assets:
+    return _Assets(
+        assets.codes[at],
+        assets.name[at],
+        assets.list_date[at],
+        assets.delist_date[at],
+        assets.inferred[at],
+        assets.basic_industry[at],
+        assets.basic_is_st[at],
+    )
+
+
+def _group_rules(rules: _Rules, at: slice) -> _Rules:
+    per_asset = ("st_snap", "ind_snap", "board", "nolimit", "old_ipo", "list_pos")
+    return dataclasses.replace(rules, **{k: getattr(rules, k)[at] for k in per_asset})
+
+
+def _example_key(text: str) -> tuple[str, str]:
+    code, date = text.split(" ", 2)[:2]
+    return date, code
+
+
+def _write_by_asset_groups(
+    tmp: Path,
+    inp: _Inputs,
+    dates: np.ndarray,
+    assets: _Assets,
+    rules: _Rules,
+    diag: _Diag,
+    indices: np.ndarray,
+    group: int,
+) -> None:
+    """Write a new store with the ``daily`` node built per (date block x asset group).
+
+    The daily arrays are created for the whole store up front, then each group of ``group``
+    assets is derived over all dates (date blocks chained by :class:`_Carry`, as one call
+    does) and written into its region. Assets do not interact in the derivations, so the
+    values are those of one pass over all assets; the examples in the findings are the
+    first ones in (date, asset) order, as there.
+    """
+    block = schema.DATE_CHUNK
+    carry = _Carry()  # the index weights' state only
+    first = dates[:block]
+    nodes = {
+        "daily": _daily_skeleton(dates, assets),
+        "index": _index_dataset(inp, first, indices, assets, carry),
+        "fundamentals": _fundamentals_dataset(inp),
+        "macro": _series_dataset(inp.macro, first, schema.MACRO_FIELDS),
+        "offshore": _series_dataset(inp.offshore, first, schema.OFFSHORE_FIELDS),
+    }
+    attrs = {"quantdask_store": "market", "generator": "quantdask.ingest"}
+    _write_tree(tmp, nodes, attrs, compute=False)
+    del nodes
+    for start in range(block, len(dates), block):
+        part = dates[start : start + block]
+        state = _read_store_state(tmp, tail=False)
+        carry.weight = state["carry"].weight
+        more = {
+            "index": _index_dataset(inp, part, indices, assets, carry),
+            "macro": _series_dataset(inp.macro, part, schema.MACRO_FIELDS),
+            "offshore": _series_dataset(inp.offshore, part, schema.OFFSHORE_FIELDS),
+        }
+        _apply(tmp, state["tree"], more, n_dates_old=start, journal=False)
+    names = ("daily", "adj_factor", "daily_basic", "stk_limit")
+    rows = {k: _rows_by_group(getattr(inp, k), assets, group) for k in names}
+    # The region writes (compression) run in a second thread while the next region is
+    # derived; at most two regions wait, so memory stays a few date-block x group slabs.
+    pending: deque[Future[None]] = deque()
+
+    def write(arr: zarr.Array, region: tuple[slice, slice], values: np.ndarray) -> None:
+        arr[region] = values
+
+    with (
+        zarr_quiet(),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantdask-write") as pool,
+    ):
+        zg = zarr.open_group(str(tmp), mode="r+", zarr_format=3)
+        arrays = {v: zg[f"daily/{v}"] for v in _DAILY_VARS}
+        for g, a0 in enumerate(range(0, assets.n, group)):
+            at = slice(a0, min(a0 + group, assets.n))
+            sub = dataclasses.replace(
+                inp,
+                **{
+                    k: None
+                    if rows[k] is None
+                    else _take(getattr(inp, k), rows[k][0][rows[k][1][g] : rows[k][1][g + 1]])
+                    for k in names
+                },
+            )
+            g_assets, g_rules, g_carry = (
+                _group_assets(assets, at),
+                _group_rules(rules, at),
+                _Carry(),
+            )
+            for start in range(0, len(dates), block):
+                part = slice(start, start + block)
+                ds, g_carry = _daily_dataset(sub, dates[part], g_assets, g_carry, g_rules, diag)
+                values = {
+                    v: np.asarray(ds[v].values).astype(arrays[v].dtype, copy=False)
+                    for v in _DAILY_VARS
+                }
+                del ds
+                while len(pending) >= 2:
+                    pending.popleft().result()
+                pending.extend(
+                    pool.submit(write, arrays[v], (part, at), x) for v, x in values.items()
+                )
+                del values
+            del sub
+        while pending:
+            pending.popleft().result()
+    diag.outside_examples.sort(key=_example_key)
+    diag.beyond_examples.sort(key=_example_key)
 
 
 def ingest(
@@ -1635,9 +1864,12 @@ def ingest(
     The store is written into a temporary sibling directory and renamed into place at the
     end, so a failed ingest leaves nothing behind. An explicit I/O point, not lazy: the inputs
     are read into memory, and the dense fields are built and written one ``DATE_CHUNK`` block
-    of dates (all assets) at a time; each block continues from the state at the end of the
-    previous one exactly as :func:`append` continues a store, so one call and an ingest of
-    the first dates plus appends of the rest give the same values.
+    of dates at a time, for one group of ``ASSET_CHUNK`` assets at a time when there are
+    more (the daily arrays are created for the whole store first, and each group is derived
+    over all dates and written into its region); each block continues from the state at the
+    end of the previous one exactly as :func:`append` continues a store, so one call and an
+    ingest of the first dates plus appends of the rest give the same values, and the grouped
+    write gives the store (and warnings) of one pass over all assets.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -1660,6 +1892,9 @@ def ingest(
             units,
         )
     )
+    for t in (*inp.dated(), inp.statements):
+        if t is not None:  # parsed: the rows are in t's arrays, messages need only t.frame
+            t.frame.df = t.frame.df.iloc[:0]
     notes: list[str] = []
     _off_calendar(inp, off_calendar, notes)
     dates = _calendar(inp)
@@ -1672,6 +1907,13 @@ def ingest(
     diag = _Diag()
     carry = _Carry()
     indices = _index_codes(inp)
+    group = _ASSET_GROUP
+    if group and assets.n > group:
+        with atomic_directory(path, purpose="ingest") as tmp:
+            _write_by_asset_groups(tmp, inp, dates, assets, rules, diag, indices, group)
+            _set_attrs(tmp, {"daily": _daily_attrs(None, diag, rules, assets, stale_days)})
+        _warn(notes + _summary_notes(diag, rules, int(inferred.sum()), stale_days))
+        return path
     # One date block (DATE_CHUNK dates, all assets) in memory at a time: the first block makes
     # the store, later blocks extend it like an append (without a journal: the store is
     # still a temporary directory), continuing from the state the previous block ended in.
