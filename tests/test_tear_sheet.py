@@ -258,3 +258,102 @@ def test_tear_sheet_on_synthetic_market(market, tmp_path: Path):
     # the planted reversal effect shows in the report's own table
     summary = table(text, "ic-summary")
     assert summary.loc["rank IC fwd_ret_5", "mean"] > 0
+
+
+# -- what the plots show ------------------------------------------------------------------------
+@pytest.fixture
+def rendered(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every figure the tear sheet renders, in order (still rendered to PNG as usual)."""
+    from quantdask.analytics import plots
+
+    figures = []
+    render = plots.figure_to_base64
+
+    def record(fig):
+        figures.append(fig)
+        return render(fig)
+
+    monkeypatch.setattr(plots, "figure_to_base64", record)
+    return figures
+
+
+def _titles(figures: list) -> list[str]:
+    return [fig.axes[0].get_title() for fig in figures]
+
+
+def test_every_plot_has_its_own_title(tmp_path: Path, rendered: list):
+    factor, forward, returns, bench = panel()
+    qd.tear_sheet(
+        tmp_path / "t.html", factor=factor, forward=forward, backtest=returns, benchmark=bench
+    )
+    titles = _titles(rendered)
+    assert len(titles) == len(set(titles)), titles
+    assert any(t.startswith("Rank IC (Spearman)") for t in titles), titles
+    assert any(t.startswith("IC (Pearson)") for t in titles), titles
+
+
+def _tick_texts(axis, *, minor: bool = False) -> list[str]:
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = axis.get_minorticklocs() if minor else axis.get_majorticklocs()
+    labels = axis.get_ticklabels(minor=minor)
+    return [t.get_text() for loc, t in zip(ticks, labels, strict=True) if lo <= loc <= hi]
+
+
+def _assert_plain_log_axis(ax) -> list[str]:
+    assert ax.get_yscale() == "log"
+    ax.figure.canvas.draw()
+    major = [t for t in _tick_texts(ax.yaxis) if t]
+    assert len(major) >= 2, major
+    for text in major:
+        assert float(text) > 0, text  # plain numbers such as 0.5 or 4, no 4x10^0 / $...$
+    assert not any(_tick_texts(ax.yaxis, minor=True)), "minor ticks are unlabelled"
+    return major
+
+
+@pytest.mark.parametrize(
+    ("growth", "expect"),
+    [(8.0, {"1", "2", "4"}), (0.25, {"0.5", "1"}), (1.3, {"1", "1.2"})],
+)
+def test_log_wealth_axes_have_plain_tick_labels(growth: float, expect: set[str]):
+    from quantdask.analytics import plots
+
+    idx = pd.bdate_range("2020-01-01", periods=300)
+    returns = pd.Series(growth ** (1 / 300) - 1, index=idx)
+    major = _assert_plain_log_axis(plots.cumulative_figure(returns).axes[0])
+    assert expect <= set(major), major
+
+
+def test_tear_sheet_log_axes_have_plain_tick_labels(tmp_path: Path, rendered: list):
+    factor, forward, returns, bench = panel()
+    qd.tear_sheet(
+        tmp_path / "t.html", factor=factor, forward=forward, backtest=returns, benchmark=bench
+    )
+    logs = [fig.axes[0] for fig in rendered if fig.axes[0].get_yscale() == "log"]
+    assert len(logs) == 2  # the cumulative and the quantile-cumulative plots
+    for ax in logs:
+        _assert_plain_log_axis(ax)
+
+
+@pytest.mark.parametrize("where", ["early", "late"])
+def test_drawdown_legend_leaves_the_trough_visible(where: str):
+    from matplotlib.dates import date2num
+
+    from quantdask.analytics import plots
+
+    idx = pd.bdate_range("2020-01-01", periods=400)
+    r = np.full(len(idx), 5e-4)
+    crash = slice(0, 12) if where == "early" else slice(388, 400)
+    r[crash] = -0.02  # the deepest trough, at the lower left or the lower right
+    returns = pd.Series(r, index=idx)
+    bench = pd.Series(np.where(np.arange(len(idx)) % 50 < 25, -2e-3, 2e-3), index=idx)
+    fig = plots.drawdown_figure(returns, bench)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    legend = ax.get_legend()
+    assert legend is not None
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    dd = plots.drawdown_series(returns) * 100
+    for series in (dd, plots.drawdown_series(bench) * 100):
+        day = series.idxmin()
+        x, y = ax.transData.transform((date2num(day), series.min()))
+        assert not box.contains(x, y), (where, day, box)

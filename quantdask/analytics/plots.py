@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 _DPI = 90
 
@@ -36,8 +37,31 @@ def _log_if_positive(ax) -> str:
     ys = [y[np.isfinite(y)] for y in ys]
     if ys and all(y.size == 0 or y.min() > 0 for y in ys):
         ax.set_yscale("log")
+        _plain_log_ticks(ax)
         return "log scale"
     return "linear scale: a wealth path reaches 0"
+
+
+def _plain_number(value: float, pos: object = None) -> str:
+    """A tick label without exponents: ``0.5``, ``1``, ``1.2``, ``4``, ``1,024``."""
+    text = f"{value:,.6f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def _plain_log_ticks(ax) -> None:
+    """Plain-number ticks on a log wealth axis (``0.5, 1, 2, 4``, never ``4x10^0``).
+
+    Wealth that moves by a factor of 3 or more gets ticks at powers of 2 (each one a doubling
+    or halving); a narrower range gets evenly spaced round numbers (``1, 1.1, 1.2``), as a
+    log locator would leave at most one tick there. Minor ticks are not drawn.
+    """
+    lo, hi = ax.get_ylim()
+    if hi / lo >= 3.0:
+        ax.yaxis.set_major_locator(LogLocator(base=2.0, numticks=9))
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def figure_to_base64(fig: Figure) -> str:
@@ -143,8 +167,25 @@ def plot_cumulative(
     return figure_to_base64(cumulative_figure(returns, benchmark, ruin_date=ruin_date))
 
 
-def plot_drawdown(returns: pd.Series, benchmark: pd.Series | None = None) -> str:
-    """Underwater plot of the portfolio (and benchmark)."""
+def drawdown_figure(returns: pd.Series, benchmark: pd.Series | None = None) -> Figure:
+    """The figure of :func:`plot_drawdown` (for inspection; not rendered).
+
+    Parameters
+    ----------
+    returns : pandas.Series
+        Daily portfolio returns by date.
+    benchmark : pandas.Series, optional
+        Benchmark daily returns; its drawdown is drawn as a line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    The legend sits outside the axes, to the right, so it never covers a trough wherever
+    the deepest one falls.
+    """
     fig = _figure(height=2.6)
     ax = fig.add_subplot()
     dd = drawdown_series(returns)
@@ -152,11 +193,16 @@ def plot_drawdown(returns: pd.Series, benchmark: pd.Series | None = None) -> str
     if benchmark is not None:
         bd = drawdown_series(benchmark.reindex(returns.index))
         ax.plot(bd.index, bd.to_numpy() * 100, color="0.4", lw=0.9, label="benchmark")
-        ax.legend(loc="lower left", frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
     ax.set_ylabel("%")
     ax.set_title("Drawdown")
     ax.grid(alpha=0.3)
-    return figure_to_base64(fig)
+    return fig
+
+
+def plot_drawdown(returns: pd.Series, benchmark: pd.Series | None = None) -> str:
+    """Underwater plot of the portfolio (and benchmark); see :func:`drawdown_figure`."""
+    return figure_to_base64(drawdown_figure(returns, benchmark))
 
 
 def plot_monthly_heatmap(returns: pd.Series) -> str:
@@ -177,8 +223,25 @@ def plot_monthly_heatmap(returns: pd.Series) -> str:
     return figure_to_base64(fig)
 
 
-def plot_ic_series(ic: pd.DataFrame, *, rolling: int = 20) -> str:
-    """Daily IC series (one column per label) with its rolling mean."""
+def plot_ic_series(
+    ic: pd.DataFrame, *, rolling: int = 20, title: str = "Information coefficient"
+) -> str:
+    """Daily IC series (one column per label) with its rolling mean.
+
+    Parameters
+    ----------
+    ic : pandas.DataFrame
+        Daily IC by date, one column per label.
+    rolling : int, default 20
+        Window of the rolling mean drawn over the daily bars.
+    title : str, default "Information coefficient"
+        The plot's title; name the IC (rank or Pearson) when a page shows both.
+
+    Returns
+    -------
+    str
+        The base64 PNG.
+    """
     fig = _figure()
     ax = fig.add_subplot()
     for k, col in enumerate(ic.columns):
@@ -193,14 +256,14 @@ def plot_ic_series(ic: pd.DataFrame, *, rolling: int = 20) -> str:
             label=f"{col} {rolling}-day mean",
         )
     ax.axhline(0.0, color="0.3", lw=0.6)
-    ax.set_title("Information coefficient")
+    ax.set_title(title)
     ax.legend(loc="upper left", frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     return figure_to_base64(fig)
 
 
-def plot_ic_histogram(ic: pd.DataFrame) -> str:
-    """Histogram of daily ICs, one overlaid histogram per column."""
+def plot_ic_histogram(ic: pd.DataFrame, *, title: str = "IC distribution") -> str:
+    """Histogram of daily ICs, one overlaid histogram per column, titled ``title``."""
     fig = _figure(width=5.0, height=3.0)
     ax = fig.add_subplot()
     for k, col in enumerate(ic.columns):
@@ -208,7 +271,7 @@ def plot_ic_histogram(ic: pd.DataFrame) -> str:
         if v.size:
             ax.hist(v, bins=40, alpha=0.5, color=f"C{k}", label=f"{col} (mean {v.mean():.3f})")
     ax.axvline(0.0, color="0.3", lw=0.6)
-    ax.set_title("IC distribution")
+    ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
     return figure_to_base64(fig)
 

@@ -163,9 +163,21 @@ def _factor_section(
         _table(summary, "ic-summary"),
         '<p class="note">IR = mean / std of daily IC (not annualised); '
         "t = mean / (std / sqrt(count)); positive = share of dates with IC &gt; 0.</p>",
-        _img(plots.plot_ic_series(rank_ic, rolling=rolling), "ic-series", "rank IC series"),
-        _img(plots.plot_ic_histogram(rank_ic), "ic-histogram", "rank IC histogram"),
-        _img(plots.plot_ic_series(pearson_ic, rolling=rolling), "ic-pearson", "IC series"),
+        _img(
+            plots.plot_ic_series(rank_ic, rolling=rolling, title="Rank IC (Spearman) by date"),
+            "ic-series",
+            "rank IC series",
+        ),
+        _img(
+            plots.plot_ic_histogram(rank_ic, title="Rank IC (Spearman) distribution"),
+            "ic-histogram",
+            "rank IC histogram",
+        ),
+        _img(
+            plots.plot_ic_series(pearson_ic, rolling=rolling, title="IC (Pearson) by date"),
+            "ic-pearson",
+            "IC series",
+        ),
         *group_html,
         "<h3>Quantile returns</h3>",
         _table(qtable, "quantile-returns", float_format="{:.2f}"),
