@@ -1076,20 +1076,23 @@ def _daily_dataset(
             keep, di = _on_calendar(t, dates)
             ai = _positions(t.codes[keep], assets.codes)
             di = di[keep]
+        # Flat cell numbers: one scatter index for every field (C-ordered (T, A) blocks).
+        flat = di.astype(np.int64) * A + ai
+        del di, ai
         for f in fields:
             if f in t.values:
-                arrays[f][di, ai] = t.values[f][keep]
+                arrays[f].reshape(-1)[flat] = t.values[f][keep]
         if t is inp.daily:
-            bar[di, ai] = True
+            bar.reshape(-1)[flat] = True
             with np.errstate(invalid="ignore"):
-                zero_vol[di, ai] = t.values["vol"][keep] == 0
+                zero_vol.reshape(-1)[flat] = t.values["vol"][keep] == 0
             st = t.extra.get("is_st")
             if st is None:
                 st = t.extra.get("st_name")
             if st is not None:
-                st_rows = _scatter((T, A), (di, ai), st[keep])
+                st_rows = _scatter((T * A,), (flat,), st[keep]).reshape(T, A)
             if "industry" in t.extra:
-                ind_rows = _scatter((T, A), (di, ai), t.extra["industry"][keep])
+                ind_rows = _scatter((T * A,), (flat,), t.extra["industry"][keep]).reshape(T, A)
     # Vendor rows with zero volume are suspension placeholders (previous close repeated).
     for f in _DAILY_REQUIRED[2:]:
         arrays[f][zero_vol] = np.nan
@@ -1625,6 +1628,10 @@ def _write_tree(
 #: Assets per group of the grouped write of :func:`ingest` (a store asset chunk): with more
 #: assets, the daily node is built one (date block x asset group) region at a time.
 _ASSET_GROUP: int | None = schema.ASSET_CHUNK
+#: Threads writing (compressing) the regions of the grouped write, and how many region
+#: writes (one per variable) may still be pending when the next region is derived.
+_WRITE_THREADS = 2
+_WRITE_PENDING = 2
 
 _DAILY_VARS = (
     *schema.DAILY_FLOAT_FIELDS,
@@ -1765,8 +1772,9 @@ def _write_by_asset_groups(
     names = ("daily", "adj_factor", "daily_basic", "stk_limit")
     rows = {k: _rows_by_group(getattr(inp, k), assets, group) for k in names}
     tables = {k: _with_positions(getattr(inp, k), dates, assets) for k in names}
-    # The region writes (compression) run in a second thread while the next region is
-    # derived; at most two regions wait, so memory stays a few date-block x group slabs.
+    # The region writes (compression) run in _WRITE_THREADS threads while the next region
+    # is derived; before a region is submitted all but one write of the previous one have
+    # finished, so memory stays a few date-block x group slabs.
     pending: deque[Future[None]] = deque()
 
     def write(arr: zarr.Array, region: tuple[slice, slice], values: np.ndarray) -> None:
@@ -1774,7 +1782,9 @@ def _write_by_asset_groups(
 
     with (
         zarr_quiet(),
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantdask-write") as pool,
+        ThreadPoolExecutor(
+            max_workers=_WRITE_THREADS, thread_name_prefix="quantdask-write"
+        ) as pool,
     ):
         zg = zarr.open_group(str(tmp), mode="r+", zarr_format=3)
         arrays = {v: zg[f"daily/{v}"] for v in _DAILY_VARS}
@@ -1804,7 +1814,7 @@ def _write_by_asset_groups(
                     for v in _DAILY_VARS
                 }
                 del ds
-                while len(pending) >= 2:
+                while len(pending) >= _WRITE_PENDING:
                     pending.popleft().result()
                 pending.extend(
                     pool.submit(write, arrays[v], (part, at), x) for v, x in values.items()
