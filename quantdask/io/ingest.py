@@ -319,11 +319,12 @@ def _codes(
     inv, uniq = pd.factorize(s, use_na_sentinel=True)
     u = pd.Series(np.asarray(uniq, dtype=object), dtype=object)
     u_missing = _text_missing(u) if len(u) else np.zeros(0, dtype=bool)
-    safe = np.where(inv >= 0, inv, 0)
-    missing = (inv < 0) | (u_missing[safe] if len(u) else True)
-    if np.any(missing):
-        r = int(np.flatnonzero(missing)[0])
-        raise fr.fail(r, col, "code is missing")
+    if not len(u) or u_missing.any() or (inv < 0).any():  # else no row is missing
+        safe = np.where(inv >= 0, inv, 0)
+        missing = (inv < 0) | (u_missing[safe] if len(u) else True)
+        if np.any(missing):
+            r = int(np.flatnonzero(missing)[0])
+            raise fr.fail(r, col, "code is missing")
     text = u.astype(str).str.strip()
     pattern = _INDEX_CODE if index else _STOCK_CODE
     ok = text.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
@@ -341,7 +342,9 @@ def _codes(
         return out
     # Codes equal after stripping share one int code.
     t_inv, t_uniq = pd.factorize(text.to_numpy(dtype=object))
-    return out, t_inv[inv].astype(np.int64), np.asarray(t_uniq, dtype=object)
+    if len(t_uniq) < len(t_inv):
+        inv = t_inv[inv]
+    return out, inv, np.asarray(t_uniq, dtype=object)
 
 
 def _key_ranks(arr: np.ndarray) -> tuple[np.ndarray, int]:
@@ -441,7 +444,7 @@ class _Table:
     """A validated long table: keys and float fields as numpy arrays, rows as given."""
 
     frame: _Frame
-    dates: np.ndarray  # datetime64[ns]
+    dates: np.ndarray  # datetime64[ns] (None in the grouped write, where ``pos`` has them)
     codes: np.ndarray | None  # object (ts_code), None for macro/offshore
     values: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
@@ -470,9 +473,9 @@ def _bars(
     _require(fr, required)
     codes, inv, uniq = _codes(fr, "ts_code", index=index, inverse=True)
     dates = _dates(fr, "trade_date")
-    _no_duplicates(fr, {"ts_code": codes, "trade_date": dates}, {"ts_code": inv})
     ids = inv.astype(np.int32 if len(uniq) < 2**31 else np.int64)
     del inv
+    _no_duplicates(fr, {"ts_code": codes, "trade_date": dates}, {"ts_code": ids})
     fields = [
         c
         for c in (*required, *optional)
@@ -1686,7 +1689,10 @@ def _with_positions(t: _Table | None, dates: np.ndarray, assets: _Assets) -> _Ta
     if (ai < 0).any():
         return t
     small = np.int32 if max(len(dates), assets.n) < 2**31 else np.int64
-    return dataclasses.replace(t, pos=(di.astype(small), ai.astype(small)))
+    pos = (di.astype(small), ai.astype(small))
+    del keep, di, ai
+    # The positions replace the rows' dates and codes (dropped to save memory).
+    return dataclasses.replace(t, dates=None, codes=None, ids=None, uniq=None, pos=pos)
 
 
 def _group_rows(t: _Table, rows: np.ndarray, a0: int) -> _Table:
@@ -1696,13 +1702,11 @@ def _group_rows(t: _Table, rows: np.ndarray, a0: int) -> _Table:
     # The rows carry their positions: no per-row code strings needed.
     return _Table(
         t.frame,
-        t.dates[rows],
+        None,
         None,
         {k: v[rows] for k, v in t.values.items()},
         {k: v[rows] for k, v in t.extra.items()},
-        t.ids[rows],
-        t.uniq,
-        (t.pos[0][rows], t.pos[1][rows] - a0),
+        pos=(t.pos[0][rows], t.pos[1][rows] - a0),
     )
 
 
@@ -1771,7 +1775,9 @@ def _write_by_asset_groups(
         _apply(tmp, state["tree"], more, n_dates_old=start, journal=False)
     names = ("daily", "adj_factor", "daily_basic", "stk_limit")
     rows = {k: _rows_by_group(getattr(inp, k), assets, group) for k in names}
-    tables = {k: _with_positions(getattr(inp, k), dates, assets) for k in names}
+    for k in names:  # the inputs' tables are not needed in another form after this
+        setattr(inp, k, _with_positions(getattr(inp, k), dates, assets))
+    tables = {k: getattr(inp, k) for k in names}
     # The region writes (compression) run in _WRITE_THREADS threads while the next region
     # is derived; before a region is submitted all but one write of the previous one have
     # finished, so memory stays a few date-block x group slabs.
