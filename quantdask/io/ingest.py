@@ -319,11 +319,12 @@ def _codes(
     inv, uniq = pd.factorize(s, use_na_sentinel=True)
     u = pd.Series(np.asarray(uniq, dtype=object), dtype=object)
     u_missing = _text_missing(u) if len(u) else np.zeros(0, dtype=bool)
-    safe = np.where(inv >= 0, inv, 0)
-    missing = (inv < 0) | (u_missing[safe] if len(u) else True)
-    if np.any(missing):
-        r = int(np.flatnonzero(missing)[0])
-        raise fr.fail(r, col, "code is missing")
+    if not len(u) or u_missing.any() or (inv < 0).any():  # else no row is missing
+        safe = np.where(inv >= 0, inv, 0)
+        missing = (inv < 0) | (u_missing[safe] if len(u) else True)
+        if np.any(missing):
+            r = int(np.flatnonzero(missing)[0])
+            raise fr.fail(r, col, "code is missing")
     text = u.astype(str).str.strip()
     pattern = _INDEX_CODE if index else _STOCK_CODE
     ok = text.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
@@ -340,8 +341,10 @@ def _codes(
     if not inverse:
         return out
     # Codes equal after stripping share one int code.
-    t_inv, _ = pd.factorize(text.to_numpy(dtype=object))
-    return out, t_inv[inv].astype(np.int64)
+    t_inv, t_uniq = pd.factorize(text.to_numpy(dtype=object))
+    if len(t_uniq) < len(t_inv):
+        inv = t_inv[inv]
+    return out, inv, np.asarray(t_uniq, dtype=object)
 
 
 def _key_ranks(arr: np.ndarray) -> tuple[np.ndarray, int]:
@@ -441,10 +444,18 @@ class _Table:
     """A validated long table: keys and float fields as numpy arrays, rows as given."""
 
     frame: _Frame
-    dates: np.ndarray  # datetime64[ns]
+    dates: np.ndarray  # datetime64[ns] (None in the grouped write, where ``pos`` has them)
     codes: np.ndarray | None  # object (ts_code), None for macro/offshore
     values: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # Integer codes of ``codes`` (per row, into ``uniq``, the distinct codes; ``uniq`` may
+    # hold codes no row has any more after rows were dropped), so per-code steps need not
+    # hash strings.
+    ids: np.ndarray | None = None
+    uniq: np.ndarray | None = None
+    # Per-row (store date position, asset position within the asset group): set by the
+    # grouped write, so a date block finds its rows without searching dates and codes.
+    pos: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _bars(
@@ -460,10 +471,11 @@ def _bars(
     if fr is None:
         return None
     _require(fr, required)
-    codes, inv = _codes(fr, "ts_code", index=index, inverse=True)
+    codes, inv, uniq = _codes(fr, "ts_code", index=index, inverse=True)
     dates = _dates(fr, "trade_date")
-    _no_duplicates(fr, {"ts_code": codes, "trade_date": dates}, {"ts_code": inv})
+    ids = inv.astype(np.int32 if len(uniq) < 2**31 else np.int64)
     del inv
+    _no_duplicates(fr, {"ts_code": codes, "trade_date": dates}, {"ts_code": ids})
     fields = [
         c
         for c in (*required, *optional)
@@ -473,7 +485,7 @@ def _bars(
     _positive(fr, values, positive)
     _nonnegative(fr, values, _NONNEG_FIELDS)
     _high_low(fr, values)
-    return _Table(fr, dates, codes, values)
+    return _Table(fr, dates, codes, values, ids=ids, uniq=uniq)
 
 
 @dataclass
@@ -754,10 +766,8 @@ class _Assets:
 
 
 def _asset_codes(inp: _Inputs) -> np.ndarray:
-    parts = [
-        t.codes
-        for t in (inp.daily, inp.adj_factor, inp.daily_basic, inp.stk_limit)
-        if t is not None
+    parts: list[Any] = [
+        t for t in (inp.daily, inp.adj_factor, inp.daily_basic, inp.stk_limit) if t is not None
     ]
     if inp.index_weight is not None:
         parts.append(inp.index_weight.codes)
@@ -765,9 +775,30 @@ def _asset_codes(inp: _Inputs) -> np.ndarray:
         parts.append(inp.stock_basic.index.to_numpy(dtype=object))
     if not parts:
         return np.array([], dtype=object)
-    # Distinct codes by hashing first (long tables repeat each code), then sorted.
-    distinct = [pd.unique(np.asarray(p, dtype=object)) for p in parts]
+    # Distinct codes by hashing first (long tables repeat each code), then sorted; a table
+    # with integer codes gives the distinct codes its rows still have.
+    distinct = [
+        t.uniq[np.bincount(t.ids, minlength=len(t.uniq)) > 0]
+        if getattr(t, "ids", None) is not None and len(t.ids)
+        else pd.unique(np.asarray(getattr(t, "codes", t), dtype=object))
+        for t in parts
+    ]
     return np.unique(np.concatenate(distinct).astype(str)).astype(object)
+
+
+def _per_code(
+    t: _Table, codes: np.ndarray, dates: np.ndarray, op: np.ufunc, mask: np.ndarray
+) -> np.ndarray:
+    """``op`` (``np.minimum``/``np.maximum``) of ``dates`` over the rows of each of ``codes``
+    where ``mask``, by the table's integer codes (NaT for a code without such rows)."""
+    nat = np.datetime64("NaT", "ns").astype(np.int64)
+    empty = np.iinfo(np.int64).max if op is np.minimum else nat
+    acc = np.full(len(t.uniq), empty, dtype=np.int64)
+    op.at(acc, t.ids[mask], np.asarray(dates, dtype="datetime64[ns]")[mask].view(np.int64))
+    acc[acc == np.iinfo(np.int64).max] = nat
+    where = pd.Index(t.uniq).get_indexer(codes)
+    out = np.where(where >= 0, acc[np.maximum(where, 0)], nat)
+    return out.view("datetime64[ns]")
 
 
 def _first_bar(inp: _Inputs, codes: np.ndarray) -> np.ndarray:
@@ -775,6 +806,9 @@ def _first_bar(inp: _Inputs, codes: np.ndarray) -> np.ndarray:
     out = np.full(len(codes), np.datetime64("NaT"), dtype="datetime64[ns]")
     if inp.daily is None or len(codes) == 0:
         return out
+    d = inp.daily
+    if d.ids is not None:
+        return _per_code(d, codes, d.dates, np.minimum, np.ones(len(d.dates), dtype=bool))
     s = pd.Series(inp.daily.dates).groupby(inp.daily.codes).min()
     got = s.reindex(codes)
     return got.to_numpy(dtype="datetime64[ns]")
@@ -812,7 +846,13 @@ def _calendar(inp: _Inputs) -> np.ndarray:
         primary = [t.dates for t in (inp.macro, inp.offshore) if t is not None]
     if not primary:
         return np.array([], dtype="datetime64[ns]")
-    return np.unique(np.concatenate(primary)).astype("datetime64[ns]")
+    return _distinct_dates(primary)
+
+
+def _distinct_dates(parts: list[np.ndarray]) -> np.ndarray:
+    """Sorted distinct dates of ``parts`` (hashed first: long tables repeat each date)."""
+    distinct = [pd.unique(np.asarray(p, dtype="datetime64[ns]")) for p in parts]
+    return np.unique(np.concatenate(distinct)).astype("datetime64[ns]")
 
 
 def _on_calendar(t: _Table, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1005,8 +1045,13 @@ def _daily_dataset(
     carry: _Carry,
     rules: _Rules,
     diag: _Diag,
+    date0: int | None = None,
 ) -> tuple[xr.Dataset, _Carry]:
-    """The ``daily`` node of one date block, and the state at its end."""
+    """The ``daily`` node of one date block, and the state at its end.
+
+    ``date0``: the block's first date position in the store calendar, for tables whose rows
+    carry their positions (``_Table.pos``, relative to ``assets``).
+    """
     T, A = len(dates), assets.n
     c = carry.widen(A)
     arrays: dict[str, np.ndarray] = {}
@@ -1025,23 +1070,32 @@ def _daily_dataset(
     for t, fields in sources:
         if t is None:
             continue
-        keep, di = _on_calendar(t, dates)
-        ai = _positions(t.codes[keep], assets.codes)
-        di = di[keep]
+        if t.pos is not None and date0 is not None:
+            dp = t.pos[0]
+            keep = (dp >= date0) & (dp < date0 + T)
+            di = dp[keep] - date0
+            ai = t.pos[1][keep]
+        else:
+            keep, di = _on_calendar(t, dates)
+            ai = _positions(t.codes[keep], assets.codes)
+            di = di[keep]
+        # Flat cell numbers: one scatter index for every field (C-ordered (T, A) blocks).
+        flat = di.astype(np.int64) * A + ai
+        del di, ai
         for f in fields:
             if f in t.values:
-                arrays[f][di, ai] = t.values[f][keep]
+                arrays[f].reshape(-1)[flat] = t.values[f][keep]
         if t is inp.daily:
-            bar[di, ai] = True
+            bar.reshape(-1)[flat] = True
             with np.errstate(invalid="ignore"):
-                zero_vol[di, ai] = t.values["vol"][keep] == 0
+                zero_vol.reshape(-1)[flat] = t.values["vol"][keep] == 0
             st = t.extra.get("is_st")
             if st is None:
                 st = t.extra.get("st_name")
             if st is not None:
-                st_rows = _scatter((T, A), (di, ai), st[keep])
+                st_rows = _scatter((T * A,), (flat,), st[keep]).reshape(T, A)
             if "industry" in t.extra:
-                ind_rows = _scatter((T, A), (di, ai), t.extra["industry"][keep])
+                ind_rows = _scatter((T * A,), (flat,), t.extra["industry"][keep]).reshape(T, A)
     # Vendor rows with zero volume are suspension placeholders (previous close repeated).
     for f in _DAILY_REQUIRED[2:]:
         arrays[f][zero_vol] = np.nan
@@ -1236,6 +1290,9 @@ def _take(t: _Table, keep: np.ndarray) -> _Table:
         None if t.codes is None else t.codes[keep],
         {k: v[keep] for k, v in t.values.items()},
         {k: v[keep] for k, v in t.extra.items()},
+        None if t.ids is None else t.ids[keep],
+        t.uniq,
+        None if t.pos is None else (t.pos[0][keep], t.pos[1][keep]),
     )
 
 
@@ -1263,7 +1320,7 @@ def _off_calendar(inp: _Inputs, mode: str, notes: list[str]) -> None:
         names = [k for k in ("macro", "offshore") if getattr(inp, k) is not None]
     if not names:
         return
-    uniq = np.unique(np.concatenate([getattr(inp, k).dates for k in names]))
+    uniq = _distinct_dates([getattr(inp, k).dates for k in names])
     is_session, in_range = session_status(uniq)
     certain = uniq[~is_session & in_range]
     maybe = uniq[~is_session & ~in_range]
@@ -1303,9 +1360,14 @@ def _last_traded_bar(inp: _Inputs, codes: np.ndarray, dates: np.ndarray) -> np.n
         ok = (d.values["vol"] != 0) & ~np.isnan(d.values["close"])
     if not ok.any():
         return out
-    last = pd.Series(d.dates[ok]).groupby(d.codes[ok]).max().reindex(codes)
-    has = last.notna().to_numpy()
-    out[has] = np.searchsorted(dates, last.to_numpy(dtype="datetime64[ns]")[has])
+    if d.ids is not None:
+        last_date = _per_code(d, codes, d.dates, np.maximum, ok)
+    else:
+        last_date = (pd.Series(d.dates[ok]).groupby(d.codes[ok]).max().reindex(codes)).to_numpy(
+            dtype="datetime64[ns]"
+        )
+    has = ~np.isnat(last_date)
+    out[has] = np.searchsorted(dates, last_date[has])
     return out
 
 
@@ -1569,6 +1631,10 @@ def _write_tree(
 #: Assets per group of the grouped write of :func:`ingest` (a store asset chunk): with more
 #: assets, the daily node is built one (date block x asset group) region at a time.
 _ASSET_GROUP: int | None = schema.ASSET_CHUNK
+#: Threads writing (compressing) the regions of the grouped write, and how many region
+#: writes (one per variable) may still be pending when the next region is derived.
+_WRITE_THREADS = 2
+_WRITE_PENDING = 2
 
 _DAILY_VARS = (
     *schema.DAILY_FLOAT_FIELDS,
@@ -1600,12 +1666,48 @@ def _rows_by_group(
     if t is None:
         return None
     n_groups = (assets.n + group - 1) // group
-    inv, uniq = pd.factorize(t.codes)
+    if t.ids is not None:
+        inv, uniq = t.ids, t.uniq
+    else:
+        inv, uniq = pd.factorize(t.codes)
     gid_of = pd.Index(assets.codes).get_indexer(np.asarray(uniq, dtype=object)) // group
     gid = gid_of.astype(np.int16 if n_groups < 2**15 else np.int32)[inv]
     order = np.argsort(gid, kind="stable")  # a radix sort of small ints
     bounds = np.searchsorted(gid[order], np.arange(n_groups + 1))
     return order, bounds
+
+
+def _with_positions(t: _Table | None, dates: np.ndarray, assets: _Assets) -> _Table | None:
+    """``t`` with each row's store date position and store asset position (``pos``)."""
+    if t is None or t.ids is None:
+        return t
+    keep, di = _on_calendar(t, dates)
+    if not keep.all():  # not on the calendar (cannot happen: the calendar is the input dates)
+        return t
+    ai_of = pd.Index(assets.codes).get_indexer(t.uniq)
+    ai = ai_of[t.ids]
+    if (ai < 0).any():
+        return t
+    small = np.int32 if max(len(dates), assets.n) < 2**31 else np.int64
+    pos = (di.astype(small), ai.astype(small))
+    del keep, di, ai
+    # The positions replace the rows' dates and codes (dropped to save memory).
+    return dataclasses.replace(t, dates=None, codes=None, ids=None, uniq=None, pos=pos)
+
+
+def _group_rows(t: _Table, rows: np.ndarray, a0: int) -> _Table:
+    """The rows ``rows`` of ``t`` (one asset group starting at asset ``a0``)."""
+    if t.pos is None:
+        return _take(t, rows)
+    # The rows carry their positions: no per-row code strings needed.
+    return _Table(
+        t.frame,
+        None,
+        None,
+        {k: v[rows] for k, v in t.values.items()},
+        {k: v[rows] for k, v in t.extra.items()},
+        pos=(t.pos[0][rows], t.pos[1][rows] - a0),
+    )
 
 
 def _group_assets(assets: _Assets, at: slice) -> _Assets:
@@ -1673,8 +1775,12 @@ def _write_by_asset_groups(
         _apply(tmp, state["tree"], more, n_dates_old=start, journal=False)
     names = ("daily", "adj_factor", "daily_basic", "stk_limit")
     rows = {k: _rows_by_group(getattr(inp, k), assets, group) for k in names}
-    # The region writes (compression) run in a second thread while the next region is
-    # derived; at most two regions wait, so memory stays a few date-block x group slabs.
+    for k in names:  # the inputs' tables are not needed in another form after this
+        setattr(inp, k, _with_positions(getattr(inp, k), dates, assets))
+    tables = {k: getattr(inp, k) for k in names}
+    # The region writes (compression) run in _WRITE_THREADS threads while the next region
+    # is derived; before a region is submitted all but one write of the previous one have
+    # finished, so memory stays a few date-block x group slabs.
     pending: deque[Future[None]] = deque()
 
     def write(arr: zarr.Array, region: tuple[slice, slice], values: np.ndarray) -> None:
@@ -1682,7 +1788,9 @@ def _write_by_asset_groups(
 
     with (
         zarr_quiet(),
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantdask-write") as pool,
+        ThreadPoolExecutor(
+            max_workers=_WRITE_THREADS, thread_name_prefix="quantdask-write"
+        ) as pool,
     ):
         zg = zarr.open_group(str(tmp), mode="r+", zarr_format=3)
         arrays = {v: zg[f"daily/{v}"] for v in _DAILY_VARS}
@@ -1693,7 +1801,7 @@ def _write_by_asset_groups(
                 **{
                     k: None
                     if rows[k] is None
-                    else _take(getattr(inp, k), rows[k][0][rows[k][1][g] : rows[k][1][g + 1]])
+                    else _group_rows(tables[k], rows[k][0][rows[k][1][g] : rows[k][1][g + 1]], a0)
                     for k in names
                 },
             )
@@ -1704,13 +1812,15 @@ def _write_by_asset_groups(
             )
             for start in range(0, len(dates), block):
                 part = slice(start, start + block)
-                ds, g_carry = _daily_dataset(sub, dates[part], g_assets, g_carry, g_rules, diag)
+                ds, g_carry = _daily_dataset(
+                    sub, dates[part], g_assets, g_carry, g_rules, diag, date0=start
+                )
                 values = {
                     v: np.asarray(ds[v].values).astype(arrays[v].dtype, copy=False)
                     for v in _DAILY_VARS
                 }
                 del ds
-                while len(pending) >= 2:
+                while len(pending) >= _WRITE_PENDING:
                     pending.popleft().result()
                 pending.extend(
                     pool.submit(write, arrays[v], (part, at), x) for v, x in values.items()
