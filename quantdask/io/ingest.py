@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import re
 import warnings
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -29,8 +28,9 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-from quantdask.io import _journal, schema
+from quantdask.io import _journal, schema, vendor
 from quantdask.io.calendar import XSHG_FIRST, XSHG_LAST, session_status, trading_calendar
+from quantdask.io.errors import IngestError, IngestWarning
 from quantdask.io.store import StoreError, _check_not_mid_write, atomic_directory, zarr_quiet
 from quantdask.kernels import limits
 
@@ -39,38 +39,11 @@ FrameLike = str | os.PathLike[str] | pd.DataFrame | None
 __all__ = ["IngestError", "IngestWarning", "append", "ingest"]
 
 
-class IngestWarning(UserWarning):
-    """Something :func:`ingest` or :func:`append` derived, inferred or found suspicious.
-
-    Raised once per finding and call, after the store is written, with counts and examples:
-    a derived adjustment factor, stale assets treated as delisted, closes outside
-    ``[low, high]``, returns beyond the board's price limit, off-calendar rows dropped.
-    """
-
-
-class IngestError(ValueError):
-    """Bad input to :func:`ingest` or :func:`append`.
-
-    The message names the input (file path or ``DataFrame <keyword>``), the row (1-based, data
-    rows after the header; CSV inputs also give the file line) and the field.
-    """
-
-
 # --------------------------------------------------------------------------------------------
 # Column specifications of the accepted inputs
 
 _PRICE_FIELDS = ("open", "high", "low", "close", "pre_close")
-_DAILY_REQUIRED = (
-    "ts_code",
-    "trade_date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "pre_close",
-    "vol",
-    "amount",
-)
+_DAILY_REQUIRED = schema.DAILY_BAR_COLUMNS
 _DAILY_OPTIONAL = ("adj_factor",)
 _BASIC_FIELDS = (
     "turnover_rate",
@@ -87,14 +60,6 @@ _LIMIT_FIELDS = ("up_limit", "down_limit")
 _INDEX_REQUIRED = ("ts_code", "trade_date", "close")
 _INDEX_OPTIONAL = tuple(f for f in schema.INDEX_FIELDS if f != "close")
 _NONNEG_FIELDS = ("vol", "amount")
-
-#: Stock code formats of :mod:`quantdask.io.schema` (boards and exchanges). ``689`` is the
-#: STAR market's CDR range (e.g. 689009.SH), listed and traded like ``688``.
-_STOCK_CODE = re.compile(
-    r"^(?:(?:60[0135]\d{3}|68[89]\d{3})\.SH|(?:00[0-3]\d{3}|30[01]\d{3})\.SZ"
-    r"|(?:43\d{4}|83\d{4}|87\d{4}|920\d{3})\.BJ)$"
-)
-_INDEX_CODE = re.compile(r"^\d{6}\.(?:SH|SZ|CSI)$")
 
 #: Chunk length of the ``index`` dimension (the index node is small).
 _INDEX_CHUNK = 16
@@ -173,7 +138,6 @@ def _load(
         return None
     if isinstance(obj, _Frame):
         return obj
-    from quantdask.io import vendor  # vendor imports this module
 
     if vendor.is_file_set(obj) or columns or units:
         if keyword not in vendor.REQUIRED:
@@ -217,7 +181,6 @@ def _vendor_inputs(
     """Read the stock tables with ``columns``/``units`` (the other inputs are left as given)."""
     if not columns and not units:
         return kw
-    from quantdask.io import vendor  # vendor imports this module
 
     return {
         k: _load(v, k, columns=columns, units=units) if k in vendor.REQUIRED else v
@@ -326,7 +289,7 @@ def _codes(
             r = int(np.flatnonzero(missing)[0])
             raise fr.fail(r, col, "code is missing")
     text = u.astype(str).str.strip()
-    pattern = _INDEX_CODE if index else _STOCK_CODE
+    pattern = schema.INDEX_CODE if index else schema.STOCK_CODE
     ok = text.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
     if not ok.all():
         r = int(np.flatnonzero(~ok[inv])[0])

@@ -56,6 +56,7 @@ measures this layout against whole-time and whole-cross-section chunks.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import numpy as np
@@ -139,6 +140,27 @@ DAILY_ATTRS: Final[dict[str, str]] = {
 }
 
 EXCHANGES: Final[tuple[str, ...]] = ("SH", "SZ", "BJ")
+
+#: Stock code formats (boards and exchanges). ``689`` is the STAR market's CDR range (e.g.
+#: 689009.SH), listed and traded like ``688``.
+STOCK_CODE: Final[re.Pattern[str]] = re.compile(
+    r"^(?:(?:60[0135]\d{3}|68[89]\d{3})\.SH|(?:00[0-3]\d{3}|30[01]\d{3})\.SZ"
+    r"|(?:43\d{4}|83\d{4}|87\d{4}|920\d{3})\.BJ)$"
+)
+#: Index code format (``000300.SH``, ``399006.SZ``, ``000985.CSI``).
+INDEX_CODE: Final[re.Pattern[str]] = re.compile(r"^\d{6}\.(?:SH|SZ|CSI)$")
+#: Columns every daily bar table needs (tushare names), keys first.
+DAILY_BAR_COLUMNS: Final[tuple[str, ...]] = (
+    "ts_code",
+    "trade_date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "pre_close",
+    "vol",
+    "amount",
+)
 BOARDS: Final[tuple[str, ...]] = ("main", "star", "chinext", "bse")
 
 #: Broad indices of ASHARE.md: code -> English name.

@@ -52,7 +52,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from quantdask.io import schema
-from quantdask.io.ingest import _DAILY_REQUIRED, _STOCK_CODE, IngestError
+from quantdask.io.errors import IngestError
 
 __all__ = ["REQUIRED", "UNITS", "normalise_code", "read_vendor_daily"]
 
@@ -70,7 +70,7 @@ UNITS: dict[str, dict[str, float]] = {
 
 #: Required columns (after ``columns=`` mapping) of the tables read from vendor files.
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "daily": _DAILY_REQUIRED,
+    "daily": schema.DAILY_BAR_COLUMNS,
     "adj_factor": ("ts_code", "trade_date", "adj_factor"),
     "daily_basic": ("ts_code", "trade_date"),
     "stk_limit": ("ts_code", "trade_date", "up_limit", "down_limit"),
@@ -534,7 +534,7 @@ def normalise_code(text: str) -> str | None:
         else:
             exch = "SZ"
     code = f"{digits}.{_EXCHANGE_ALIASES.get(exch, exch)}"
-    return code if _STOCK_CODE.match(code) else None
+    return code if schema.STOCK_CODE.match(code) else None
 
 
 def _first_row(mask: np.ndarray) -> int:

@@ -16,7 +16,6 @@ import zarr
 
 from quantdask.io import _journal, schema
 from quantdask.io.calendar import _xshg_sessions
-from quantdask.io.ingest import _INDEX_CODE, _STOCK_CODE
 from quantdask.io.store import zarr_quiet
 
 __all__ = ["VerifyReport", "verify"]
@@ -253,7 +252,7 @@ def _check_daily(ds: xr.Dataset, group: zarr.Group, lazy: dict[str, Any]) -> lis
         return problems
     problems += _trading_day_problems(ds["date"].values, "daily")
     problems += _label_dtype_problems(ds, "daily", ("asset", "name", "exchange", "board"))
-    problems += _labels_unique(ds["asset"].values, "daily asset", _STOCK_CODE)
+    problems += _labels_unique(ds["asset"].values, "daily asset", schema.STOCK_CODE)
     if ds["date"].dtype != np.dtype("datetime64[ns]"):
         problems.append(f"daily: date dtype {ds['date'].dtype}, want datetime64[ns]")
     for c in schema.ASSET_COORDS:
@@ -299,7 +298,7 @@ def _check_daily(ds: xr.Dataset, group: zarr.Group, lazy: dict[str, Any]) -> lis
 def _check_index(ds: xr.Dataset, group: zarr.Group, lazy: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     if "index" in ds.coords:
-        problems += _labels_unique(ds["index"].values, "index labels", _INDEX_CODE)
+        problems += _labels_unique(ds["index"].values, "index labels", schema.INDEX_CODE)
     problems += _label_dtype_problems(ds, "index", ("index", "asset"))
     for f in schema.INDEX_FIELDS:
         if f not in ds:
