@@ -9,6 +9,7 @@ from __future__ import annotations
 import quantdask.factors.fundamental  # noqa: F401  (registers the fundamental factors)
 from quantdask.factors import market_state
 from quantdask.factors.compute import compute, to_zarr
+from quantdask.factors.formulas import expr
 from quantdask.factors.inputs import MissingInputError
 from quantdask.factors.registry import (
     UNBOUNDED,
@@ -28,6 +29,7 @@ __all__ = [
     "Snapshot",
     "SnapshotWarning",
     "compute",
+    "expr",
     "factor",
     "list_factors",
     "register_factor",

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from quantdask.expression import evaluate
 from quantdask.factors.registry import (
     LEVELS,
     UNBOUNDED,
@@ -147,7 +148,8 @@ def compute(
     xarray.Dataset
         One lazy variable per factor, named canonically (``close_vs_ma_20``), on the trading
         dates in ``[start, end]``. Each variable's attrs hold ``factor``, ``params`` (JSON)
-        and ``lookback`` (an int, or the string ``"unbounded"`` for expanding windows).
+        and ``lookback`` (an int, or the string ``"unbounded"`` for expanding windows);
+        expression factors also ``formula`` and ``semantics``.
 
     Raises
     ------
@@ -163,7 +165,10 @@ def compute(
     Each factor sees the market with its date-dimension nodes sliced by position on the
     trading calendar to ``[start_index - lookback, end]`` (clipped at the first date), so
     only the history its lookback needs is read; ``fundamentals`` is passed whole. The
-    result is trimmed to ``[start, end]``. Building the dataset reads only coordinates; no
+    result is trimmed to ``[start, end]``. Expression factors (:func:`quantdask.expr`, and
+    registered factors built from expressions) of one semantics are evaluated together on
+    one slice covering the longest of their lookbacks, as one graph: each input field is
+    read once and each common subexpression computed once. Building the dataset reads only coordinates; no
     dask computation happens until the caller computes or writes it (:func:`to_zarr`).
     """
     if level not in LEVELS:
@@ -180,20 +185,47 @@ def compute(
     i0, i1 = date_range_positions(dates, start, end)
     first, last = dates[i0], dates[i1]
     out: dict[str, xr.DataArray] = {}
-    slices: dict[int, xr.DataTree] = {}
+    slices: dict[tuple[int, int], xr.DataTree] = {}
+
+    def sliced(lo: int, hi: int) -> xr.DataTree:
+        if (lo, hi) not in slices:
+            slices[lo, hi] = slice_market(tree, dates[lo], dates[hi])
+        return slices[lo, hi]
+
+    # expression factors: one fused evaluation per semantics on one slice (each input read
+    # once, common subexpressions computed once); function factors one by one
+    groups: dict[str, list[Factor]] = {}
     for f in flist:
-        lo = max(0, i0 - f.lookback)
-        if lo not in slices:
-            slices[lo] = slice_market(tree, dates[lo], last)
-        sub = slices[lo]
-        da = f(sub, level=level).sel(date=slice(first, last))
-        da.attrs = {
+        if f.expression is not None:
+            groups.setdefault(f.semantics, []).append(f)
+    for semantics, group in groups.items():
+        lo = max(0, i0 - max(f.lookback for f in group))
+        hi = min(len(dates) - 1, i1 + max(f.expression.future() for f in group))
+        values = evaluate(
+            {f.variable: f.expression for f in group},
+            sliced(lo, hi),
+            level=level,
+            semantics=semantics,
+        )
+        for f in group:
+            out[f.variable] = values[f.variable].sel(date=slice(first, last))
+    for f in flist:
+        if f.expression is None:
+            da = f(sliced(max(0, i0 - f.lookback), i1), level=level)
+            out[f.variable] = da.sel(date=slice(first, last))
+    for f in flist:
+        da = out[f.variable]
+        attrs = {
             **da.attrs,
             "factor": f.name,
             "params": json.dumps(f.params, default=str),
             "lookback": format_lookback(f.lookback) if f.lookback >= UNBOUNDED else f.lookback,
         }
+        if f.expression is not None:
+            attrs |= {"formula": f.formula, "semantics": f.semantics}
+        da.attrs = attrs
         out[f.variable] = da
+    out = {f.variable: out[f.variable] for f in flist}
     return xr.Dataset(out)
 
 

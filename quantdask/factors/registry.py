@@ -36,6 +36,8 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from quantdask.expression import Expr, evaluate
+from quantdask.expression.context import check_semantics, field_inputs
 from quantdask.factors.inputs import MissingInputError, check_path, missing_inputs
 
 #: Lookback meaning "all history before the start" (an expanding window).
@@ -96,6 +98,10 @@ class FactorSpec:
         Stored fields the factor reads (:mod:`quantdask.factors.inputs` paths such as
         ``"daily/close"``): one list for every level, a mapping level -> list, or a callable
         ``(level=..., **params) -> list``; None when undeclared (nothing is checked).
+    builds_expression : bool
+        True when ``func(**params)`` returns an expression
+        (:class:`quantdask.expression.Expr`) instead of computing on a market: lookback and
+        inputs are then derived from the expression.
     """
 
     name: str
@@ -106,6 +112,7 @@ class FactorSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     takes_level: bool = False
     inputs: Inputs = None
+    builds_expression: bool = False
 
     def inputs_for(self, params: Mapping[str, Any], level: str) -> tuple[str, ...]:
         """The declared input paths for bound parameters at ``level`` (empty if undeclared)."""
@@ -135,20 +142,21 @@ _REGISTRY: dict[str, FactorSpec] = {}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _signature_defaults(func: FactorFunc, name: str) -> tuple[dict[str, Any], bool]:
+def _signature_defaults(func: FactorFunc, name: str) -> tuple[dict[str, Any], bool, bool]:
+    """``(defaults, takes_level, builds_expression)`` of a factor function's signature."""
     sig = inspect.signature(func)
     params = list(sig.parameters.values())
-    if not params or params[0].kind not in (
-        inspect.Parameter.POSITIONAL_ONLY,
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    ):
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    builds = not params or params[0].kind == inspect.Parameter.KEYWORD_ONLY
+    if not builds and params[0].kind not in positional:
         raise TypeError(
             f"factor {name!r}: the function must take the market as its first positional "
-            "argument: func(market, **params)"
+            "argument, func(market, **params), or only keyword parameters and return an "
+            "expression, func(*, **params) -> Expr"
         )
     defaults: dict[str, Any] = {}
     takes_level = False
-    for p in params[1:]:
+    for p in params if builds else params[1:]:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise TypeError(
                 f"factor {name!r}: *args/**kwargs are not allowed; declare each parameter "
@@ -158,7 +166,7 @@ def _signature_defaults(func: FactorFunc, name: str) -> tuple[dict[str, Any], bo
             takes_level = True
             continue
         defaults[p.name] = p.default
-    return defaults, takes_level
+    return defaults, takes_level, builds
 
 
 def register_factor(
@@ -255,7 +263,12 @@ def register_factor(
             raise ValueError(
                 f"factor {name!r} is already registered; pass override=True to replace it"
             )
-        defaults, takes_level = _signature_defaults(func, name)
+        defaults, takes_level, builds = _signature_defaults(func, name)
+        if builds and (lookback != 0 or inputs is not None):
+            raise TypeError(
+                f"factor {name!r} returns an expression: its lookback and inputs are derived "
+                "from it, do not declare them"
+            )
         if len(levels) > 1 and not takes_level:
             raise TypeError(
                 f"factor {name!r} supports levels {levels} so its function must take a "
@@ -271,6 +284,7 @@ def register_factor(
             defaults=defaults,
             takes_level=takes_level,
             inputs=inputs,
+            builds_expression=builds,
         )
         return func
 
@@ -351,6 +365,12 @@ class Factor:
         Canonical variable name: the name followed by each parameter value in signature
         order (``close_vs_ma_20``, ``streak_W``, ``pe_ttm_pct_all``, ``risk_premium_band_m2``;
         negative numbers get an ``m`` prefix, decimal points become ``p``).
+    expression : Expr or None
+        The factor's expression (:mod:`quantdask.expression`) when it is built from one
+        (:func:`quantdask.expr`, or a registered function returning an expression); its
+        lookback and inputs are derived from it. None for a function computing on the market.
+    semantics : {"strict", "qlib"}
+        The conventions the expression is evaluated with (bound when the factor is made).
     """
 
     name: str
@@ -359,6 +379,8 @@ class Factor:
     level: tuple[str, ...]
     doc: str
     variable: str
+    expression: Expr | None = None
+    semantics: str = "strict"
 
     def __call__(self, market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
         """Evaluate the factor lazily on a whole market tree.
@@ -378,6 +400,11 @@ class Factor:
         if level not in self.level:
             raise ValueError(f"factor {self.name!r} supports level(s) {self.level}, not {level!r}")
         check_inputs(market, [self], level=level)
+        if self.expression is not None:
+            out = evaluate(
+                {self.variable: self.expression}, market, level=level, semantics=self.semantics
+            )
+            return out[self.variable]
         spec = get_spec(self.name)
         kwargs = dict(self.params)
         if spec.takes_level:
@@ -409,9 +436,20 @@ class Factor:
         -------
         tuple of str
             Input paths (:mod:`quantdask.factors.inputs`); empty when the factor declares
-            none (then nothing is checked before it runs).
+            none (then nothing is checked before it runs). Derived from the expression for
+            expression factors.
         """
+        if self.expression is not None:
+            paths: list[str] = []
+            for name in self.expression.fields():
+                paths.extend(field_inputs(name, level, self.semantics))
+            return tuple(dict.fromkeys(check_path(p) for p in paths))
         return get_spec(self.name).inputs_for(self.params, level)
+
+    @property
+    def formula(self) -> str | None:
+        """The expression as a formula (:func:`quantdask.expr` parses it back), or None."""
+        return None if self.expression is None else self.expression.formula()
 
     @property
     def summary(self) -> str:
@@ -479,6 +517,29 @@ def factor(name: str | Factor, **params: Any) -> Factor:
         else:
             bound[key] = default
     variable = "_".join([name, *(_format_value(v) for v in bound.values())])
+    if spec.builds_expression:
+        built = spec.func(**bound)
+        expression = getattr(built, "expression", built)
+        if not isinstance(expression, Expr):
+            raise TypeError(
+                f"factor {name!r} must return an expression (quantdask.expression.Expr or "
+                f"qd.expr(...)), got {type(built).__name__}"
+            )
+        if expression.future():
+            raise ValueError(
+                f"factor {name!r} reads {expression.future()} row(s) after its date "
+                f"({expression.formula()}); a factor must not look ahead"
+            )
+        return Factor(
+            name=name,
+            params=bound,
+            lookback=expression.lookback,
+            level=spec.level,
+            doc=spec.doc,
+            variable=variable,
+            expression=expression,
+            semantics=check_semantics(getattr(built, "semantics", "strict")),
+        )
     return Factor(
         name=name,
         params=bound,
@@ -540,7 +601,11 @@ def list_factors() -> pd.DataFrame:
                 parts.append(f"{key}={default!r}")
                 defaults[key] = default
         complete = len(defaults) == len(spec.defaults)
-        lookback: int | str | None = spec.lookback_for(defaults) if complete else None
+        lookback: int | str | None = None
+        if complete:
+            lookback = (
+                factor(name).lookback if spec.builds_expression else spec.lookback_for(defaults)
+            )
         if lookback is not None and lookback >= UNBOUNDED:
             lookback = format_lookback(lookback)
         doc = spec.doc.strip().splitlines()[0] if spec.doc.strip() else ""

@@ -20,6 +20,7 @@ from quantdask.ops.ts import (
     ts_delta,
     ts_ewm_mean,
     ts_kurt,
+    ts_mad,
     ts_max,
     ts_mean,
     ts_min,
@@ -32,6 +33,7 @@ from quantdask.ops.ts import (
     ts_streak,
     ts_sum,
     ts_var,
+    ts_wma,
 )
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "ts_delta",
     "ts_ewm_mean",
     "ts_kurt",
+    "ts_mad",
     "ts_max",
     "ts_mean",
     "ts_min",
@@ -64,4 +67,5 @@ __all__ = [
     "ts_streak",
     "ts_sum",
     "ts_var",
+    "ts_wma",
 ]

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from quantdask.kernels import moving
+from quantdask.kernels import moving, windows
 from quantdask.ops._overlap import scan_blocks, trailing_overlap
 
 __all__ = [
@@ -51,7 +51,9 @@ __all__ = [
     "STREAK_MAX_BARS",
     "TRADED_ONLY_FACTOR",
     "daily_returns",
+    "ewm_lookback",
     "lookback",
+    "moving_kernel",
     "period_ids",
     "ts_argmax",
     "ts_argmin",
@@ -61,6 +63,7 @@ __all__ = [
     "ts_delta",
     "ts_ewm_mean",
     "ts_kurt",
+    "ts_mad",
     "ts_max",
     "ts_mean",
     "ts_min",
@@ -73,6 +76,7 @@ __all__ = [
     "ts_streak",
     "ts_sum",
     "ts_var",
+    "ts_wma",
 ]
 
 #: ``lookback(..., traded_only=True)`` assumes at most this factor more rows than traded
@@ -432,6 +436,150 @@ ts_percentile = _simple(
 )
 
 
+def ts_wma(
+    x: xr.DataArray,
+    /,
+    *,
+    window: int,
+    min_periods: int | None = None,
+    traded_only: bool = False,
+    dim: str = "date",
+) -> xr.DataArray:
+    """Linearly weighted moving mean: weight ``k`` on the ``k``-th row of the window.
+
+    The newest row weighs ``window``, the oldest 1 (Alpha101's ``decay_linear``, qlib's
+    ``WMA`` under strict windows); with ``min_periods`` below ``window`` the weights of the
+    valid rows are renormalised.
+
+    Parameters
+    ----------
+    x : xarray.DataArray
+        Values with a ``dim`` dimension; dask- or numpy-backed.
+    window : int
+        Window length in rows.
+    min_periods : int, optional
+        Valid observations a window needs (default ``window``: strict).
+    traded_only : bool, default False
+        Count only rows where ``x`` is valid; NaN output on the others.
+    dim : str, default "date"
+        The time dimension.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy float64, same dims, coords and chunks as ``x``.
+
+    Notes
+    -----
+    Lookback ``window - 1`` rows. Kernel: :func:`quantdask.kernels.windows.move_wma`, a direct
+    sum over each window (O(window) per value, no accumulated rounding).
+    """
+    return _moving(
+        "ts_wma",
+        windows.move_wma,
+        x,
+        window=window,
+        min_periods=min_periods,
+        traded_only=traded_only,
+        dim=dim,
+    )
+
+
+def ts_mad(
+    x: xr.DataArray,
+    /,
+    *,
+    window: int,
+    min_periods: int | None = None,
+    traded_only: bool = False,
+    dim: str = "date",
+) -> xr.DataArray:
+    """Moving mean absolute deviation ``mean(|x - mean(x)|)`` over the window (qlib ``Mad``).
+
+    Parameters
+    ----------
+    x : xarray.DataArray
+        Values with a ``dim`` dimension; dask- or numpy-backed.
+    window : int
+        Window length in rows.
+    min_periods : int, optional
+        Valid observations a window needs (default ``window``: strict).
+    traded_only : bool, default False
+        Count only rows where ``x`` is valid; NaN output on the others.
+    dim : str, default "date"
+        The time dimension.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy float64, same dims, coords and chunks as ``x``.
+
+    Notes
+    -----
+    Lookback ``window - 1`` rows. Kernel: :func:`quantdask.kernels.windows.move_mad` (two
+    passes over each window).
+    """
+    return _moving(
+        "ts_mad",
+        windows.move_mad,
+        x,
+        window=window,
+        min_periods=min_periods,
+        traded_only=traded_only,
+        dim=dim,
+    )
+
+
+def moving_kernel(
+    name: str,
+    kernel: Callable[..., np.ndarray],
+    x: xr.DataArray,
+    /,
+    *,
+    window: int,
+    min_periods: int | None = None,
+    dim: str = "date",
+    **params: Any,
+) -> xr.DataArray:
+    """Run a time-last ``(m, n)`` window kernel (``kernel(a, window, min_count, **params)``).
+
+    The plumbing of every ``ts_*`` window op (trailing overlap of ``window - 1`` rows), for
+    kernels that have no public op of their own (the expression core's qlib variants).
+
+    Parameters
+    ----------
+    name : str
+        Dask task name prefix.
+    kernel : callable
+        A :mod:`quantdask.kernels` window kernel.
+    x : xarray.DataArray
+        Input with a ``dim`` dimension.
+    window : int
+        Window length in rows.
+    min_periods : int, optional
+        Valid values a window needs (default ``window``).
+    dim : str, default "date"
+        The time dimension.
+    **params
+        Extra keyword arguments of the kernel.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy float64, same dims, coords and chunks as ``x``.
+    """
+    return _moving(
+        name,
+        kernel,
+        x,
+        window=window,
+        min_periods=min_periods,
+        traded_only=False,
+        dim=dim,
+        **params,
+    )
+
+
 @_attach(_window_lookback)
 def ts_quantile(
     x: xr.DataArray,
@@ -620,6 +768,22 @@ def _ewm_lookback(
     a = _alpha(span, alpha)
     base = 0 if a >= 1.0 else math.ceil(math.log(EWM_WEIGHT_TOL) / math.log(1.0 - a))
     return TRADED_ONLY_FACTOR * base if traded_only else base
+
+
+def ewm_lookback(*, span: float | None = None, alpha: float | None = None) -> int:
+    """History rows :func:`ts_ewm_mean` needs so that the omitted weight is below
+    :data:`EWM_WEIGHT_TOL` (the lookback of an exponential mean with this span or alpha).
+
+    Parameters
+    ----------
+    span, alpha : float, optional
+        Exactly one of them, as for :func:`ts_ewm_mean`.
+
+    Returns
+    -------
+    int
+    """
+    return _ewm_lookback(span=span, alpha=alpha)
 
 
 def _ewm_step(
