@@ -37,6 +37,7 @@ from quantdask.ops import (
     ts_delta,
     ts_ewm_mean,
     ts_kurt,
+    ts_mad,
     ts_max,
     ts_mean,
     ts_min,
@@ -49,6 +50,7 @@ from quantdask.ops import (
     ts_streak,
     ts_sum,
     ts_var,
+    ts_wma,
 )
 
 # [factors] registry, compute, snapshot
@@ -58,6 +60,7 @@ from quantdask.factors import (
     Snapshot,
     SnapshotWarning,
     compute,
+    expr,
     factor,
     list_factors,
     register_factor,
@@ -143,6 +146,7 @@ __all__ = [
     "ts_delta",
     "ts_ewm_mean",
     "ts_kurt",
+    "ts_mad",
     "ts_max",
     "ts_mean",
     "ts_min",
@@ -155,10 +159,12 @@ __all__ = [
     "ts_streak",
     "ts_sum",
     "ts_var",
+    "ts_wma",
     # [factors]
     "Factor",
     "MissingInputError",
     "compute",
+    "expr",
     "factor",
     "list_factors",
     "register_factor",
