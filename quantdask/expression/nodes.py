@@ -104,8 +104,8 @@ class Expr:
             stack.extend((c, False) for c in reversed(node.children))
 
     def fields(self) -> tuple[str, ...]:
-        """Names of the :class:`Field` inputs the expression reads, sorted."""
-        return tuple(sorted({n.name for n in self.walk() if isinstance(n, Field)}))
+        """Names of the :class:`Field` inputs the expression reads, in order of appearance."""
+        return tuple(dict.fromkeys(n.name for n in self.walk() if isinstance(n, Field)))
 
     def future(self) -> int:
         """Rows after ``t`` the value at ``t`` reads (``Ref(x, -2)``: 2); 0 when causal."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
-from quantdask.expression.nodes import Expr, Op, check_window, is_number
+from quantdask.expression.nodes import UNBOUNDED, Expr, Op, check_window, is_number
 from quantdask.kernels import windows
 from quantdask.ops import ts
 
@@ -366,6 +366,33 @@ class Percentile(Window):
 
 
 @dataclass(frozen=True, eq=True, repr=False)
+class PercentileAll(Op):
+    """Expanding percentile (0..100) of today's value among all earlier values, ties counted
+    half; NaN until ``min_periods`` values are known (quantdask's own; lookback: all
+    history)."""
+
+    x: Expr
+    min_periods: int
+
+    formula_name = "PercentileAll"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "min_periods", check_window(self.min_periods, "PercentileAll"))
+
+    def own_lookback(self) -> int:
+        return UNBOUNDED
+
+    def compute(self, ctx: Context, x: xr.DataArray) -> xr.DataArray:
+        # a window as long as the evaluated history covers every earlier date
+        n = x.sizes["date"]
+        if n < self.min_periods:
+            return ts.ts_percentile(x, window=max(n, 1)).where(False)
+        return ts.ts_percentile(x, window=n, min_periods=self.min_periods)
+
+    __hash__ = Expr.__hash__
+
+
+@dataclass(frozen=True, eq=True, repr=False)
 class FFill(Op):
     """Carry the last valid value forward at most ``limit`` rows (quantdask's own)."""
 
@@ -490,6 +517,7 @@ __all__ = [
     "Min",
     "PairWindow",
     "Percentile",
+    "PercentileAll",
     "Quantile",
     "Rank",
     "Ref",

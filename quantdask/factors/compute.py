@@ -194,11 +194,12 @@ def compute(
 
     # expression factors: one fused evaluation per semantics on one slice (each input read
     # once, common subexpressions computed once); function factors one by one
-    groups: dict[str, list[Factor]] = {}
+    # (expanding ones apart, so that bounded ones read only the history they need)
+    groups: dict[tuple[str, bool], list[Factor]] = {}
     for f in flist:
         if f.expression is not None:
-            groups.setdefault(f.semantics, []).append(f)
-    for semantics, group in groups.items():
+            groups.setdefault((f.semantics, f.lookback >= UNBOUNDED), []).append(f)
+    for (semantics, _), group in groups.items():
         lo = max(0, i0 - max(f.lookback for f in group))
         hi = min(len(dates) - 1, i1 + max(f.expression.future() for f in group))
         values = evaluate(

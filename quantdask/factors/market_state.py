@@ -13,8 +13,12 @@ Conventions shared by all of them:
 * Windows count trading days of the calendar and are strict: a window with a missing value
   (a suspended day, a day before listing) gives a missing result.
 * Percentiles are :func:`quantdask.ops.ts_percentile` (0..100, ties counted half).
-* No factor looks ahead: the value at ``t`` uses rows dated ``<= t`` only; each factor's
-  lookback (trading days before ``t`` it needs) is registered and stated in its Notes.
+* No factor looks ahead: the value at ``t`` uses rows dated ``<= t`` only.
+* Most factors are expressions (:mod:`quantdask.expression`): the registered function takes
+  only its parameters and returns the expression, so its lookback and inputs are derived
+  from the tree. The streak (a carried-state scan) and the index-level aggregations over
+  constituents (turnover, amount share, below-book ratio) compute on the market and declare
+  theirs.
 """
 
 from __future__ import annotations
@@ -22,19 +26,20 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from quantdask.factors.registry import UNBOUNDED, register_factor
-from quantdask.ops import (
-    daily_returns,
-    period_ids,
-    ts_kurt,
-    ts_max,
-    ts_mean,
-    ts_min,
-    ts_percentile,
-    ts_skew,
-    ts_std,
-    ts_streak,
+from quantdask.expression.nodes import Const, Expr, Field, If
+from quantdask.expression.window import (
+    FFill,
+    Kurt,
+    Max,
+    Mean,
+    Min,
+    Percentile,
+    PercentileAll,
+    Skew,
+    Std,
 )
+from quantdask.factors.registry import UNBOUNDED, register_factor
+from quantdask.ops import period_ids, ts_streak
 from quantdask.ops.resample import bar_direction
 
 BOTH = ("asset", "index")
@@ -57,13 +62,6 @@ ALL_MIN_PERIODS = YEAR
 def _inputs(asset: tuple[str, ...], index: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """Declared inputs per level (checked by ``compute`` before the factor runs)."""
     return {"asset": asset, "index": index}
-
-
-def _prices(*fields: str) -> dict[str, tuple[str, ...]]:
-    """Inputs of a price factor: adjusted stock prices, or index points."""
-    return _inputs(
-        (*(f"daily/{f}" for f in fields), "daily/adj_factor"), tuple(f"index/{f}" for f in fields)
-    )
 
 
 def _same_field(field: str, *extra: str) -> dict[str, tuple[str, ...]]:
@@ -91,21 +89,6 @@ def _field(market: xr.DataTree, level: str, field: str) -> xr.DataArray:
     return ds[field]
 
 
-def _price(market: xr.DataTree, level: str, field: str) -> xr.DataArray:
-    """Backward-adjusted stock price, or index points."""
-    px = _field(market, level, field)
-    if level == "asset":
-        px = px * _field(market, level, "adj_factor")
-    return px
-
-
-def _returns(market: xr.DataTree, level: str) -> xr.DataArray:
-    ds = _node(market, level)
-    if level == "asset":
-        return daily_returns(ds)
-    return ds["close"] / ds["pre_close"] - 1.0
-
-
 def _window(window: object, name: str, *, allow_all: bool = False) -> int | None:
     if allow_all and window == "all":
         return None
@@ -115,20 +98,11 @@ def _window(window: object, name: str, *, allow_all: bool = False) -> int | None
     return int(window)
 
 
-def _pct_lookback(window: object, name: str) -> int:
-    w = _window(window, name, allow_all=True)
-    return UNBOUNDED if w is None else w - 1
-
-
-def _percentile(x: xr.DataArray, window: object, name: str) -> xr.DataArray:
+def _percentile(x: Expr, window: object, name: str) -> Expr:
     w = _window(window, name, allow_all=True)
     if w is None:
-        # expanding: a window as long as the (sliced) history covers every earlier date
-        n = x.sizes["date"]
-        if n < ALL_MIN_PERIODS:
-            return ts_percentile(x, window=max(n, 1)).where(False)
-        return ts_percentile(x, window=n, min_periods=ALL_MIN_PERIODS)
-    return ts_percentile(x, window=w)
+        return PercentileAll(x, ALL_MIN_PERIODS)
+    return Percentile(x, w)
 
 
 def _membership(market: xr.DataTree) -> xr.DataArray:
@@ -137,98 +111,66 @@ def _membership(market: xr.DataTree) -> xr.DataArray:
     return market["index"]["weight"].reset_coords(drop=True) > 0
 
 
-def _cgb_10y(market: xr.DataTree) -> xr.DataArray:
-    if "macro" not in market.children or "cgb_10y" not in market["macro"].to_dataset():
-        raise ValueError("risk premium needs the 'macro/cgb_10y' field")
-    y = market["macro"]["cgb_10y"].reset_coords(drop=True)
-    # carry the last yield forward at most YIELD_FFILL_LIMIT days (= ffill(limit=...), but
-    # as a few lazy shifts of a 1-D series instead of a compiled push)
-    out = y
-    for k in range(1, YIELD_FFILL_LIMIT + 1):
-        out = out.fillna(y.shift(date=k))
-    return out
-
-
 # --------------------------------------------------------------------------------------
 # price position
 # --------------------------------------------------------------------------------------
 
 
-@register_factor(
-    "close_vs_ma",
-    lookback=lambda window: _window(window, "close_vs_ma") - 1,
-    level=BOTH,
-    inputs=_prices("close"),
-)
-def close_vs_ma(market: xr.DataTree, *, window: int = 20, level: str = "asset") -> xr.DataArray:
+@register_factor("close_vs_ma", level=BOTH)
+def close_vs_ma(*, window: int = 20) -> Expr:
     """Close vs its moving average, ``(C - MA_n) / MA_n * 100`` (in %).
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 20
         MA length ``n`` in trading days (the snapshot shows 5, 10, 20, 60, 120, 250).
 
     Notes
     -----
-    Lookback ``window - 1``; strict window. Stocks use backward-adjusted close. No
-    look-ahead: uses closes up to ``t``.
+    ``(C - Mean(C, n)) / Mean(C, n) * 100`` with ``C = $adj_close`` (backward-adjusted
+    close; index points at the index level). Lookback ``window - 1`` (derived); strict
+    window. No look-ahead: uses closes up to ``t``.
     """
-    c = _price(market, level, "close")
-    ma = ts_mean(c, window=window)
+    c = Field("adj_close")
+    ma = Mean(c, _window(window, "close_vs_ma"))
     return (c - ma) / ma * 100.0
 
 
-@register_factor(
-    "close_vs_high",
-    lookback=lambda window: _window(window, "close_vs_high") - 1,
-    level=BOTH,
-    inputs=_prices("close", "high"),
-)
-def close_vs_high(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
+@register_factor("close_vs_high", level=BOTH)
+def close_vs_high(*, window: int = YEAR) -> Expr:
     """Close vs the highest high of the window, ``(C - max(H, n)) / max(H, n) * 100`` (in %).
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 250
         Window ``n`` in trading days (``t`` included).
 
     Notes
     -----
-    Lookback ``window - 1``; strict window. At most 0 by construction. Stocks use
+    Lookback ``window - 1`` (derived); strict window. At most 0 by construction. Stocks use
     backward-adjusted close and high. No look-ahead.
     """
-    c = _price(market, level, "close")
-    hh = ts_max(_price(market, level, "high"), window=window)
+    c = Field("adj_close")
+    hh = Max(Field("adj_high"), _window(window, "close_vs_high"))
     return (c - hh) / hh * 100.0
 
 
-@register_factor(
-    "close_vs_low",
-    lookback=lambda window: _window(window, "close_vs_low") - 1,
-    level=BOTH,
-    inputs=_prices("close", "low"),
-)
-def close_vs_low(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
+@register_factor("close_vs_low", level=BOTH)
+def close_vs_low(*, window: int = YEAR) -> Expr:
     """Close vs the lowest low of the window, ``(C - min(L, n)) / min(L, n) * 100`` (in %).
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 250
         Window ``n`` in trading days (``t`` included).
 
     Notes
     -----
-    Lookback ``window - 1``; strict window. At least 0 by construction. Stocks use
+    Lookback ``window - 1`` (derived); strict window. At least 0 by construction. Stocks use
     backward-adjusted close and low. No look-ahead.
     """
-    c = _price(market, level, "close")
-    ll = ts_min(_price(market, level, "low"), window=window)
+    c = Field("adj_close")
+    ll = Min(Field("adj_low"), _window(window, "close_vs_low"))
     return (c - ll) / ll * 100.0
 
 
@@ -329,98 +271,76 @@ def streak(market: xr.DataTree, *, freq: str = "D", level: str = "asset") -> xr.
 # --------------------------------------------------------------------------------------
 
 
-def _moment_lookback(name: str):
-    return lambda window: _window(window, name) - 1
-
-
-def _moment_vs_lookback(name: str):
-    return lambda window: _window(window, name) - 1 + FIVE_YEARS - 1
-
-
-@register_factor("ret_skew", lookback=_moment_lookback("ret_skew"), level=BOTH, inputs=_RETURNS)
-def ret_skew(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
+@register_factor("ret_skew", level=BOTH)
+def ret_skew(*, window: int = YEAR) -> Expr:
     """Skewness of daily returns over the window.
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 250
         Window in trading days (one year by default).
 
     Notes
     -----
-    Returns ``close / pre_close - 1`` (a return uses only its own row). Lookback
-    ``window - 1``; strict window (suspended days make it missing). No look-ahead.
+    ``Skew($returns, window)``: returns ``close / pre_close - 1``
+    (:func:`quantdask.ops.daily_returns`; a return uses only its own row). Lookback
+    ``window - 1`` (derived); strict window (suspended days make it missing). No
+    look-ahead.
     """
-    _window(window, "ret_skew")
-    return ts_skew(_returns(market, level), window=window)
+    return Skew(Field("returns"), _window(window, "ret_skew"))
 
 
-@register_factor("ret_kurt", lookback=_moment_lookback("ret_kurt"), level=BOTH, inputs=_RETURNS)
-def ret_kurt(market: xr.DataTree, *, window: int = YEAR, level: str = "asset") -> xr.DataArray:
+@register_factor("ret_kurt", level=BOTH)
+def ret_kurt(*, window: int = YEAR) -> Expr:
     """Excess kurtosis (kurtosis minus 3) of daily returns over the window.
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 250
         Window in trading days.
 
     Notes
     -----
-    Lookback ``window - 1``; strict window. No look-ahead.
+    ``Kurt($returns, window)``. Lookback ``window - 1`` (derived); strict window. No
+    look-ahead.
     """
-    _window(window, "ret_kurt")
-    return ts_kurt(_returns(market, level), window=window)
+    return Kurt(Field("returns"), _window(window, "ret_kurt"))
 
 
-@register_factor(
-    "ret_skew_vs_5y", lookback=_moment_vs_lookback("ret_skew_vs_5y"), level=BOTH, inputs=_RETURNS
-)
-def ret_skew_vs_5y(
-    market: xr.DataTree, *, window: int = YEAR, level: str = "asset"
-) -> xr.DataArray:
+@register_factor("ret_skew_vs_5y", level=BOTH)
+def ret_skew_vs_5y(*, window: int = YEAR) -> Expr:
     """Return skewness minus its own 5-year (1250-day) mean.
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 250
         Window of the skewness in trading days.
 
     Notes
     -----
-    Lookback ``window - 1 + 1249``: the 1250-day mean (strict) of the rolling skewness.
-    No look-ahead.
+    ``S - Mean(S, 1250)`` with ``S = Skew($returns, window)``. Lookback
+    ``window - 1 + 1249`` (derived). No look-ahead.
     """
-    s = ret_skew(market, window=window, level=level)
-    return s - ts_mean(s, window=FIVE_YEARS)
+    sk = ret_skew(window=window)
+    return sk - Mean(sk, FIVE_YEARS)
 
 
-@register_factor(
-    "ret_kurt_vs_5y", lookback=_moment_vs_lookback("ret_kurt_vs_5y"), level=BOTH, inputs=_RETURNS
-)
-def ret_kurt_vs_5y(
-    market: xr.DataTree, *, window: int = YEAR, level: str = "asset"
-) -> xr.DataArray:
+@register_factor("ret_kurt_vs_5y", level=BOTH)
+def ret_kurt_vs_5y(*, window: int = YEAR) -> Expr:
     """Return excess kurtosis minus its own 5-year (1250-day) mean.
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 250
         Window of the kurtosis in trading days.
 
     Notes
     -----
-    Lookback ``window - 1 + 1249``. No look-ahead.
+    ``K - Mean(K, 1250)`` with ``K = Kurt($returns, window)``. Lookback
+    ``window - 1 + 1249`` (derived). No look-ahead.
     """
-    k = ret_kurt(market, window=window, level=level)
-    return k - ts_mean(k, window=FIVE_YEARS)
+    ku = ret_kurt(window=window)
+    return ku - Mean(ku, FIVE_YEARS)
 
 
 # --------------------------------------------------------------------------------------
@@ -495,90 +415,64 @@ def amount_share(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
 # --------------------------------------------------------------------------------------
 
 
-@register_factor("pe_ttm", level=BOTH, inputs=_same_field("pe_ttm"))
-def pe_ttm(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+@register_factor("pe_ttm", level=BOTH)
+def pe_ttm() -> Expr:
     """Price / trailing-12-month earnings (``pe_ttm`` of the store).
-
-    Parameters
-    ----------
-    market : xarray.DataTree
-        Market tree.
 
     Notes
     -----
-    Lookback 0. Indices: constituents' total market cap / total TTM net profit. Missing
-    when trailing earnings are not positive (vendor convention). No look-ahead.
+    ``$pe_ttm``. Lookback 0. Indices: constituents' total market cap / total TTM net
+    profit. Missing when trailing earnings are not positive (vendor convention). No
+    look-ahead.
     """
-    return _field(market, level, "pe_ttm")
+    return Field("pe_ttm")
 
 
-@register_factor(
-    "pe_ttm_pct",
-    lookback=lambda window: _pct_lookback(window, "pe_ttm_pct"),
-    level=BOTH,
-    inputs=_same_field("pe_ttm"),
-)
-def pe_ttm_pct(
-    market: xr.DataTree, *, window: int | str = YEAR, level: str = "asset"
-) -> xr.DataArray:
+@register_factor("pe_ttm_pct", level=BOTH)
+def pe_ttm_pct(*, window: int | str = YEAR) -> Expr:
     """Percentile (0..100) of today's PE-TTM within the window.
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int or "all", default 250
         Window in trading days (250 = 1 year, 1250 = 5 years) or ``"all"``: all history up
         to ``t`` (expanding; needs at least 250 valid values).
 
     Notes
     -----
-    Lookback ``window - 1`` (all history for ``"all"``); strict for int windows. No
+    ``Percentile($pe_ttm, window)`` or ``PercentileAll($pe_ttm, 250)``. Lookback
+    ``window - 1`` (all history for ``"all"``), derived; strict for int windows. No
     look-ahead.
     """
-    return _percentile(_field(market, level, "pe_ttm"), window, "pe_ttm_pct")
+    return _percentile(Field("pe_ttm"), window, "pe_ttm_pct")
 
 
-@register_factor("dv_ttm", level=BOTH, inputs=_same_field("dv_ttm"))
-def dv_ttm(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+@register_factor("dv_ttm", level=BOTH)
+def dv_ttm() -> Expr:
     """Trailing-12-month cash dividend yield, in % (``dv_ttm`` of the store).
-
-    Parameters
-    ----------
-    market : xarray.DataTree
-        Market tree.
 
     Notes
     -----
-    Lookback 0. Indices: constituents' TTM cash dividends / total market value. No
-    look-ahead.
+    ``$dv_ttm``. Lookback 0. Indices: constituents' TTM cash dividends / total market
+    value. No look-ahead.
     """
-    return _field(market, level, "dv_ttm")
+    return Field("dv_ttm")
 
 
-@register_factor(
-    "dv_ttm_pct",
-    lookback=lambda window: _pct_lookback(window, "dv_ttm_pct"),
-    level=BOTH,
-    inputs=_same_field("dv_ttm"),
-)
-def dv_ttm_pct(
-    market: xr.DataTree, *, window: int | str = YEAR, level: str = "asset"
-) -> xr.DataArray:
+@register_factor("dv_ttm_pct", level=BOTH)
+def dv_ttm_pct(*, window: int | str = YEAR) -> Expr:
     """Percentile (0..100) of today's dividend yield within the window.
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int or "all", default 250
         Window in trading days, or ``"all"`` (expanding, at least 250 valid values).
 
     Notes
     -----
-    Lookback ``window - 1`` (all history for ``"all"``). No look-ahead.
+    As :func:`pe_ttm_pct` on ``$dv_ttm``.
     """
-    return _percentile(_field(market, level, "dv_ttm"), window, "dv_ttm_pct")
+    return _percentile(Field("dv_ttm"), window, "dv_ttm_pct")
 
 
 @register_factor(
@@ -616,89 +510,60 @@ def below_book_ratio(market: xr.DataTree, *, level: str = "asset") -> xr.DataArr
 # --------------------------------------------------------------------------------------
 
 
-_RP = _same_field("pe_ttm", "macro/cgb_10y")
-
-
-@register_factor("risk_premium", lookback=YIELD_FFILL_LIMIT, level=BOTH, inputs=_RP)
-def risk_premium(market: xr.DataTree, *, level: str = "asset") -> xr.DataArray:
+@register_factor("risk_premium", level=BOTH)
+def risk_premium() -> Expr:
     """Equity-bond yield gap ``100 / PE_TTM - cgb_10y``, in %.
-
-    Parameters
-    ----------
-    market : xarray.DataTree
-        Market tree (needs ``macro/cgb_10y``, the 10-year government bond spot yield in %).
 
     Notes
     -----
-    Lookback 5: a missing yield is carried forward up to 5 trading days. Missing where PE-TTM
-    is missing (non-positive earnings). No look-ahead.
+    ``100 / $pe_ttm - FFill($macro/cgb_10y, 5)``: the 10-year government bond spot yield
+    (in %), a missing yield carried forward up to 5 trading days (lookback 5, derived).
+    Missing where PE-TTM is missing (non-positive earnings). No look-ahead.
     """
-    pe = _field(market, level, "pe_ttm")
-    y10 = _cgb_10y(market)
-    return 100.0 / pe - y10
+    return 100.0 / Field("pe_ttm") - FFill(Field("macro/cgb_10y"), YIELD_FFILL_LIMIT)
 
 
-def _rp_pct_lookback(window: object) -> int:
-    return YIELD_FFILL_LIMIT + _window(window, "risk_premium_pct") - 1
-
-
-@register_factor("risk_premium_pct", lookback=_rp_pct_lookback, level=BOTH, inputs=_RP)
-def risk_premium_pct(
-    market: xr.DataTree, *, window: int = FIVE_YEARS, level: str = "asset"
-) -> xr.DataArray:
+@register_factor("risk_premium_pct", level=BOTH)
+def risk_premium_pct(*, window: int = FIVE_YEARS) -> Expr:
     """Percentile (0..100) of today's risk premium within the window.
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 1250
         Window in trading days (250 = 1 year, 1250 = 5 years).
 
     Notes
     -----
-    Lookback ``5 + window - 1``; strict window. No look-ahead.
+    ``Percentile(RP, window)``; lookback ``5 + window - 1`` (derived). No look-ahead.
     """
-    return _percentile(risk_premium(market, level=level), window, "risk_premium_pct")
+    return Percentile(risk_premium(), _window(window, "risk_premium_pct"))
 
 
-def _band_lookback(k: float) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | float | np.number):
-        raise ValueError(f"risk_premium_band: k must be a number, got {k!r}")
-    return YIELD_FFILL_LIMIT + YEAR - 1
-
-
-@register_factor("risk_premium_band", lookback=_band_lookback, level=BOTH, inputs=_RP)
-def risk_premium_band(market: xr.DataTree, *, k: float = 1, level: str = "asset") -> xr.DataArray:
+@register_factor("risk_premium_band", level=BOTH)
+def risk_premium_band(*, k: float = 1) -> Expr:
     """Band of the last year's risk premium: ``mean + k * std`` over 250 days, in %.
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     k : float, default 1
         Number of standard deviations (the snapshot shows -2, -1, 0, 1, 2).
 
     Notes
     -----
-    Lookback ``5 + 249``; strict 250-day window, sample std (ddof=1). No look-ahead.
+    ``Mean(RP, 250) + k * Std(RP, 250)`` (``Mean(RP, 250)`` for ``k = 0``); lookback
+    ``5 + 249`` (derived). No look-ahead.
     """
-    rp = risk_premium(market, level=level)
-    mean = ts_mean(rp, window=YEAR)
+    if isinstance(k, bool) or not isinstance(k, int | float | np.number):
+        raise ValueError(f"risk_premium_band: k must be a number, got {k!r}")
+    rp = risk_premium()
+    mean = Mean(rp, YEAR)
     if k == 0:
         return mean
-    return mean + k * ts_std(rp, window=YEAR)
+    return mean + float(k) * Std(rp, YEAR)
 
 
-@register_factor(
-    "equity_bond_signal",
-    lookback=lambda window: YIELD_FFILL_LIMIT + _window(window, "equity_bond_signal") - 1,
-    level=BOTH,
-    inputs=_RP,
-)
-def equity_bond_signal(
-    market: xr.DataTree, *, window: int = FIVE_YEARS, level: str = "asset"
-) -> xr.DataArray:
+@register_factor("equity_bond_signal", level=BOTH)
+def equity_bond_signal(*, window: int = FIVE_YEARS) -> Expr:
     """Equity-bond signal: +1 opportunity, -1 danger, 0 neutral.
 
     +1 when today's risk premium is above the 80th percentile of the window (percentile
@@ -706,15 +571,13 @@ def equity_bond_signal(
 
     Parameters
     ----------
-    market : xarray.DataTree
-        Market tree.
     window : int, default 1250
         Window in trading days (5 years).
 
     Notes
     -----
-    Lookback ``5 + window - 1``. No look-ahead.
+    ``If(P > 80, 1, If(P < 20, -1, 0))`` with ``P = Percentile(RP, window)``; lookback
+    ``5 + window - 1`` (derived). No look-ahead.
     """
-    pct = risk_premium_pct(market, window=window, level=level)
-    sig = xr.where(pct > 80.0, 1.0, xr.where(pct < 20.0, -1.0, 0.0))
-    return sig.where(pct.notnull())
+    pct = risk_premium_pct(window=window)
+    return If(pct > 80.0, Const(1.0), If(pct < 20.0, Const(-1.0), Const(0.0)))

@@ -36,12 +36,12 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from quantdask.expression import Expr, evaluate
+from quantdask.expression import Expr, evaluate, nodes
 from quantdask.expression.context import check_semantics, field_inputs
 from quantdask.factors.inputs import MissingInputError, check_path, missing_inputs
 
 #: Lookback meaning "all history before the start" (an expanding window).
-UNBOUNDED: int = 2**62
+UNBOUNDED: int = nodes.UNBOUNDED
 
 #: Levels a factor may be computed at.
 LEVELS: tuple[str, ...] = ("asset", "index")
@@ -269,7 +269,7 @@ def register_factor(
                 f"factor {name!r} returns an expression: its lookback and inputs are derived "
                 "from it, do not declare them"
             )
-        if len(levels) > 1 and not takes_level:
+        if len(levels) > 1 and not takes_level and not builds:
             raise TypeError(
                 f"factor {name!r} supports levels {levels} so its function must take a "
                 "keyword-only 'level' argument"
