@@ -46,16 +46,39 @@ TURBULENT_ENTER, TURBULENT_EXIT = 1.0 / 500.0, 1.0 / 60.0
 TURBULENT_VAR = 8.0
 #: Factor order in the premium state (rows of the ``scal`` premium slots).
 N_PREMIA = 6
+
+# ---- the market factor: level, volatility and its anchor to a trend ---------------------
+# The market factor's daily log return is MARKET_DRIFT - MARKET_KAPPA * x + shock, with x
+# the whole market's cumulative log deviation from its trend: the sum over past days of
+# log(1 + the cap-weighted return of every traded stock, listing days excluded) minus
+# MARKET_TREND. The cap-weighted market is a random walk pulled back to its trend
+# (half-life ~100 trading days), so over multi-year spans it returns its trend plus a
+# deviation of a few % a year whatever the seed, instead of the random walk's +/-10% (and
+# more once industry, idiosyncratic and premium noise add up): broad indices stay within
+# what the real market has shown (cap-weighted broad indices of the order of 5-15% a year,
+# the daily-rebalanced equal-weight basket ~23% a year on 2005-2022; the stocks' own
+# variance and the size premium make the equal-weight basket's lead).
+#: Mean daily log return of the market factor (before the stocks' own variance).
+MARKET_DRIFT = 0.0002
+#: Daily log trend of the cap-weighted whole market (~11% a year).
+MARKET_TREND = math.log(1.11) / 252.0
+#: Daily pull of the market factor back to the trend (per unit of log deviation).
+MARKET_KAPPA = 1.0 / 150.0
+#: Calm-regime daily market volatility (GARCH long-run level; ~22% a year).
+MARKET_VOL = 0.014
+
 #: Slots of ``scal``: 0 ring pointer, 1 GARCH variance, 2 last market shock, 3 regime
-#: (0 calm, 1 turbulent), 4.. fast z then slow z per factor.
+#: (0 calm, 1 turbulent), 4.. fast z then slow z per factor, then the market's log
+#: deviation from its trend.
 SCAL_REGIME, SCAL_FAST, SCAL_SLOW = 3, 4, 4 + N_PREMIA
-N_SCAL = 4 + 2 * N_PREMIA
+SCAL_MARKET_DEV = 4 + 2 * N_PREMIA
+N_SCAL = 5 + 2 * N_PREMIA
 
 
 def initial_scal(rng: np.random.Generator) -> np.ndarray:
     """Kernel scalar state at the first date: premia drawn from their stationary laws."""
     scal = np.zeros(N_SCAL)
-    scal[1] = 0.013**2
+    scal[1] = MARKET_VOL**2
     scal[SCAL_FAST : SCAL_FAST + N_PREMIA] = rng.normal(0.0, PREMIUM_SD_FAST, N_PREMIA)
     scal[SCAL_SLOW : SCAL_SLOW + N_PREMIA] = rng.normal(0.0, PREMIUM_SD_SLOW, N_PREMIA)
     return scal
@@ -75,6 +98,21 @@ INDEX_COUNTS = np.array([50, 300, 500, 1000, 2000, 0, 100, 100, 50], dtype=np.in
 #: Filter: 0 SH, 1 SH+SZ, 2 all listed, 3 ChiNext, 4 SOE.
 INDEX_FILTER = np.array([0, 1, 1, 1, 1, 2, 3, 4, 1], dtype=np.int64)
 INDEX_BASE_LEVEL = np.array([1000.0] * 8 + [5000.0])
+#: Floor of a size-ranked index's constituent count in small markets (see index_count).
+INDEX_MIN_MEMBERS = 20
+
+
+@numba.njit(cache=True)
+def index_count(n_listed, k):  # pragma: no cover - numba
+    """Constituents of index ``k`` at a review with ``n_listed`` stocks listed.
+
+    The real count scaled to the universe, ``ceil(n_listed * INDEX_COUNTS[k] / 5000)``, but
+    at least ``min(10, n_listed // 10)`` and at least 3, so that the size-ranked indices of
+    a small market (a CSI 300 of 6 stocks in a 120-stock market, a CSI SOE of 3) are not
+    dominated by one or two stocks' own noise.
+    """
+    scaled = math.ceil(n_listed * INDEX_COUNTS[k] / 5000.0)
+    return max(3, min(INDEX_MIN_MEMBERS, n_listed // 6), scaled)
 
 
 @numba.njit(cache=True, inline="always")
@@ -149,7 +187,7 @@ def simulate_block(
     np.random.seed(seed)
     n = board.shape[0]
     n_ind = 31
-    h0 = 0.013 * 0.013
+    h0 = MARKET_VOL * MARKET_VOL
     g = np.zeros(n_ind)
     okz = np.zeros(n, dtype=np.bool_)
     lmv = np.full(n, np.nan)
@@ -205,6 +243,12 @@ def simulate_block(
         m_pb, s_pb = _zstats(lpb, okz)
         m_roe, s_roe = _zstats(roe, okz)
         m_g, s_g = _zstats(S[S_GROWTH], okz)
+        # the reversal and momentum exposures relative to the day's cross-section, so the
+        # planted effects move stocks against each other and never the market as a whole
+        # (a market-wide 20-day or 12-1 month feedback would push the market's multi-year
+        # return far from its trend)
+        m_20, _ = _zstats(S[S_SUM20], okz)
+        m_250, _ = _zstats(S[S_SUM250], okz)
 
         # -- index membership reviews (June / December, or first day of the index) --
         for k in range(member.shape[0]):
@@ -240,8 +284,8 @@ def simulate_block(
             lo = 0
             if 2 <= k <= 4:  # CSI 500 follows CSI 300 in the size ranking, then 1000, 2000
                 for j in range(1, k):
-                    lo += max(3, math.ceil(n_listed * INDEX_COUNTS[j] / 5000.0))
-            hi = lo + max(3, math.ceil(n_listed * INDEX_COUNTS[k] / 5000.0))
+                    lo += index_count(n_listed, j)
+            hi = lo + index_count(n_listed, k)
             hi = min(hi, cnt)
             for i in range(n):
                 member[k, i] = False
@@ -258,9 +302,10 @@ def simulate_block(
         h = scal[1]
         h = h0 * 0.02 * (TURBULENT_VAR if turb else 1.0) + 0.08 * scal[2] * scal[2] + 0.9 * h
         scal[1] = h
-        m = 0.0003 + math.sqrt(h) * np.random.standard_t(5) / math.sqrt(5.0 / 3.0)
+        shock = math.sqrt(h) * np.random.standard_t(5) / math.sqrt(5.0 / 3.0)
+        m = MARKET_DRIFT - MARKET_KAPPA * scal[SCAL_MARKET_DEV] + shock
         m = min(max(m, -0.09), 0.09)
-        scal[2] = m - 0.0003
+        scal[2] = shock
         vs = (h / h0) ** 0.25
         # -- today's factor premia: mean x (1 + persistent noise), noisier when volatile --
         for f in range(N_PREMIA):
@@ -275,6 +320,8 @@ def simulate_block(
                 g[k] += np.random.normal(0.0, 0.04)
 
         pos = int(scal[0])
+        mkt_w = 0.0  # the whole market's cap-weighted return today (yesterday's total_mv)
+        mkt_r = 0.0
         p20 = (pos - 20) % RING
         for i in range(n):
             traded[i] = False
@@ -308,7 +355,9 @@ def simulate_block(
             )
             up, dn = limit_prices(pre, upf, dnf)
             # planted expected return
-            drift = prem[0] * S[S_SUM20, i] + prem[1] * (S[S_SUM250, i] - S[S_SUM20, i])
+            drift = prem[0] * (S[S_SUM20, i] - m_20) + prem[1] * (
+                S[S_SUM250, i] - m_250 - (S[S_SUM20, i] - m_20)
+            )
             if s_mv > 0 and np.isfinite(lmv[i]):
                 drift += prem[2] * (lmv[i] - m_mv) * s_mv
             if s_pb > 0 and np.isfinite(lpb[i]):
@@ -400,6 +449,9 @@ def simulate_block(
             out[17, tt, i] = up
             out[18, tt, i] = dn
             S[S_CLOSE, i] = close
+            if days > 0 and np.isfinite(S[S_TMV, i]) and S[S_TMV, i] > 0:
+                mkt_w += S[S_TMV, i]
+                mkt_r += S[S_TMV, i] * (close / pre - 1.0)
             S[S_TMV, i] = tmv
             S[S_CMV, i] = cmv
             traded[i] = True
@@ -412,6 +464,8 @@ def simulate_block(
             S[S_SUM250, i] += r_new - ring[pos, i]
             ring[pos, i] = r_new
         scal[0] = (pos + 1) % RING
+        if mkt_w > 0:
+            scal[SCAL_MARKET_DEV] += math.log(1.0 + mkt_r / mkt_w) - MARKET_TREND
 
         # -- indices: today's return with yesterday's weights, then new weights --
         for k in range(member.shape[0]):
