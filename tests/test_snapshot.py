@@ -140,9 +140,11 @@ def test_renderings(snap):
     lines = md.strip().splitlines()
     assert lines[0] == "**Broad-index snapshot, 2019-12-31**"
     assert lines[2].startswith("| measure | SSE 50 | CSI 300 |")
-    assert len(lines) == 4 + len(SNAPSHOT_MEASURES)
+    rows = [line for line in lines if line.startswith("|")]
+    assert len(rows) == 2 + len(SNAPSHOT_MEASURES)
+    assert lines[: len(rows) + 2][2:] == rows  # the table, then the notes
     assert any(line.startswith("| equity-bond signal |") for line in lines)
-    assert all(line.count("|") == lines[2].count("|") for line in lines[2:])
+    assert all(line.count("|") == lines[2].count("|") for line in rows)
     html = snap.to_html()
     assert "<table" in html and "CSI All Share" in html and "2019-12-31" in html
     assert snap._repr_html_() == html
@@ -192,3 +194,57 @@ def test_snapshot_inputs_documented():
     assert needs["amount_share"] == ("index/amount", "index/amount[000985.CSI]")
     assert needs["turnover"] == ("index/weight", "daily/float_share", "daily/turnover_rate")
     assert needs["risk_premium"] == ("index/pe_ttm", "macro/cgb_10y")
+
+
+def _label(variable: str) -> str:
+    return {qd.factor(n, **p).variable: lab for n, p, lab, _ in SNAPSHOT_MEASURES}[variable]
+
+
+def test_empty_cells_say_why(market, snap):
+    """Every computed measure with an empty cell has a note in the page (issue 17)."""
+    blank = [c for c in snap.frame.columns[1:] if snap.frame[c].isna().any()]
+    assert set(snap.empty) == set(blank)
+    # 2014-01-02 .. 2019-12-31: fewer index dates than a 250-day skew's 1250-day mean needs
+    close = index_frame(market, "close").loc[:DAY]
+    have = int(close["000300.SH"].count())
+    need = 250 + 1250 - 1
+    assert have < need
+    md, page = snap.to_markdown(), snap.to_html()
+    for v in ("ret_skew_vs_5y_250", "ret_kurt_vs_5y_250"):
+        assert v in blank
+        note = f"{_label(v)}: empty, it needs {need} trading days of index history"
+        assert note in md and note in page
+        assert f"every index has {have}" in snap.empty[v]
+    for v in blank:
+        assert f"- {_label(v)}: empty, " in md
+
+
+def test_short_history_snapshot_names_each_short_row(market):
+    early = qd.snapshot(market, "2014-06-30")
+    have = int(index_frame(market, "close").loc[:"2014-06-30", "000300.SH"].count())
+    assert "needs 250 trading days" in early.empty["close_vs_ma_250"]
+    assert f"has {have}" in early.empty["close_vs_ma_250"]
+    assert "close_vs_ma_20" not in early.empty  # 20 days are there
+    assert early.frame["close_vs_ma_20"].notna().all()
+
+
+def test_a_long_enough_market_fills_the_5y_rows(tmp_path):
+    """Seven years: the 5-year mean rows are filled for every index with that much history.
+
+    CSI 2000 exists from 2013-12-31 only: its cells stay empty, and the note says so.
+    """
+    p = qd.synthetic_market(
+        tmp_path / "long.zarr", n_assets=40, start="2012-01-01", end="2018-12-31", seed=5
+    )
+    m = qd.open_market(p)
+    s = qd.snapshot(m, "2018-12-28")
+    have = index_frame(m, "close").loc[:"2018-12-28"].count()
+    need = 250 + 1250 - 1
+    assert (have >= need).sum() >= 5
+    for v in ("ret_skew_vs_5y_250", "ret_kurt_vs_5y_250"):
+        full = have.index[have >= need]
+        assert s.frame.loc[full, v].notna().all(), s.frame[v]
+        for code in have.index[have < need]:
+            assert f"{code} has {have[code]}" in s.empty[v] or (
+                f"{code}," in s.empty[v] and f"has {have[code]}" in s.empty[v]
+            )

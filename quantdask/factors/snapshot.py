@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from quantdask.factors.compute import DateLike, _calendar, _timestamp, compute
 from quantdask.factors.inputs import format_missing, missing_inputs
-from quantdask.factors.registry import Factor, factor
+from quantdask.factors.registry import UNBOUNDED, Factor, factor
 from quantdask.io import schema
 from quantdask.io.store import MarketLike, as_market
 
@@ -85,11 +86,17 @@ class Snapshot:
     missing : dict
         Column variable -> the reason it is missing (the inputs the market lacks), for
         every measure that could not be computed; empty when all were.
+    empty : dict
+        Column variable -> why some of its cells are empty although it was computed: the
+        indices with less history up to the date than the measure's lookback needs (a
+        5-year mean of a 1-year skew needs ~6 years), or an input without a value on that
+        date. The renderings list these under the table, so a blank row says why.
     """
 
     date: pd.Timestamp
     frame: pd.DataFrame
     missing: dict[str, str] = field(default_factory=dict)
+    empty: dict[str, str] = field(default_factory=dict)
 
     def labelled(self) -> pd.DataFrame:
         """The frame with human-readable column labels and formatted values (strings)."""
@@ -125,13 +132,17 @@ class Snapshot:
         for label, row in table.iterrows():
             cells = [str(label), *(str(v) for v in row.to_list())]
             lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
-        if self.missing:
-            lines += ["", *(f"- {text}" for text in self._missing_lines())]
+        notes = self._missing_lines()
+        if notes:
+            lines += ["", *(f"- {text}" for text in notes)]
         return "\n".join(lines) + "\n"
 
     def _missing_lines(self) -> list[str]:
+        """One note per measure not computed, then per measure with empty cells."""
         labels = {factor(n, **p).variable: label for n, p, label, _ in SNAPSHOT_MEASURES}
-        return [f"{labels.get(v, v)}: not computed, {why}" for v, why in self.missing.items()]
+        out = [f"{labels.get(v, v)}: not computed, {why}" for v, why in self.missing.items()]
+        out += [f"{labels.get(v, v)}: empty, {why}" for v, why in self.empty.items()]
+        return out
 
     def to_html(self) -> str:
         """The snapshot as an HTML table (measures as rows, one column per index).
@@ -145,8 +156,9 @@ class Snapshot:
         body = table.to_html(escape=True, border=0, classes="quantdask-snapshot")
         title = html.escape(f"Broad-index snapshot, {self.date.date()}")
         notes = ""
-        if self.missing:
-            items = "".join(f"<li>{html.escape(t)}</li>" for t in self._missing_lines())
+        lines = self._missing_lines()
+        if lines:
+            items = "".join(f"<li>{html.escape(t)}</li>" for t in lines)
             notes = f"<ul>{items}</ul>"
         return f"<div><h4>{title}</h4>{body}{notes}</div>"
 
@@ -248,7 +260,46 @@ def snapshot(market: MarketLike, date: DateLike) -> Snapshot:
     frame.insert(0, "name", [schema.INDICES.get(c, c) for c in codes])
     frame = frame.astype({c: np.float64 for c in frame.columns if c != "name"})
     missing = {v: "missing " + "; ".join(f"{p} ({why})" for p, why in g) for v, g in gaps.items()}
-    return Snapshot(date=pd.Timestamp(day), frame=frame, missing=missing)
+    empty = _empty_reasons(tree, ok, frame, pos)
+    return Snapshot(date=pd.Timestamp(day), frame=frame, missing=missing, empty=empty)
+
+
+def _empty_reasons(
+    tree: xr.DataTree, computed: list[Factor], frame: pd.DataFrame, pos: int
+) -> dict[str, str]:
+    """Why computed measures have empty cells: short index history, or no value that day."""
+    blank = {f.variable: f for f in computed if frame[f.variable].isna().any()}
+    if not blank:
+        return {}
+    close = tree["index"].to_dataset(inherit=False)["close"].isel(date=slice(0, pos + 1))
+    history = pd.Series(
+        np.isfinite(close.transpose("date", "index").values).sum(axis=0),
+        index=[str(c) for c in close["index"].values],
+    )
+    out = {}
+    for v, f in blank.items():
+        codes = [str(c) for c in frame.index[frame[v].isna()]]
+        need = int(f.lookback) + 1
+        short = [c for c in codes if f.lookback < UNBOUNDED and history.get(c, 0) < need]
+        other = [c for c in codes if c not in short]
+        parts = []
+        if short:
+            by_have: dict[int, list[str]] = {}
+            for c in short:
+                by_have.setdefault(int(history.get(c, 0)), []).append(c)
+            have = "; ".join(
+                f"{'every index' if len(cs) == len(frame) else ', '.join(cs)} has {h}"
+                for h, cs in by_have.items()
+            )
+            parts.append(f"it needs {need} trading days of index history up to the date, {have}")
+        if other:
+            who = "every index" if len(other) == len(frame) else ", ".join(other)
+            parts.append(
+                f"{who}: no value on this date (too little history for its first complete "
+                "bar or window, or an input without a value)"
+            )
+        out[v] = "; ".join(parts)
+    return out
 
 
 __all__ = [
