@@ -31,10 +31,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    path = args.market
-    if path is None:
-        path = Path(tempfile.mkdtemp(prefix="quantdask-")) / "market.zarr"
+    if args.market is not None:
+        return run(args.market, args.top, t0)
+    with tempfile.TemporaryDirectory(prefix="quantdask-") as tmp:  # removed afterwards
+        path = Path(tmp) / "market.zarr"
         qd.synthetic_market(path, n_assets=args.assets, start=args.start, end=args.end, seed=1)
+        return run(path, args.top, t0)
+
+
+def run(path: Path, top: int, t0: float) -> dict:
+    """Score, select, back-test and print the metrics for one market store."""
     market = qd.open_market(path)
     daily = market["daily"]
 
@@ -42,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     score = qd.cs_rank(-(close / close.shift(date=20) - 1)) * 100  # 0..100, lazy
     dates = qd.rebalance_dates(market, "M")[1:]
     weights = qd.select_weights(
-        score, dates=dates, top=args.top, universe=~daily["is_st"],
+        score, dates=dates, top=top, universe=~daily["is_st"],
         weighting="score", power=3, cap=0.05,
     )  # fmt: skip
     result = qd.backtest(market, weights, costs=qd.Costs(), benchmark="000300.SH")

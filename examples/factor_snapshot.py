@@ -3,18 +3,19 @@
 Builds a synthetic A-share market (or opens an existing store), prints the registered
 factors, registers a user-defined factor, computes a few factors lazily for every stock over
 the last year and writes them to zarr, then prints the broad-index snapshot of the last
-trading date as markdown and writes it as HTML.
+trading date as markdown and writes it as HTML, all under ``--out`` (``./qd_snapshot``). The
+synthetic market is cached there by its arguments, so a re-run starts from the store.
 
 Run::
 
     python examples/factor_snapshot.py                        # 150 stocks, 2013-2019
+    python examples/factor_snapshot.py --end 2018-12-31       # its own market, cached too
     python examples/factor_snapshot.py --market my.zarr --date 2019-06-28
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,15 +44,26 @@ def main(argv: list[str] | None = None) -> qd.Snapshot:
     parser.add_argument("--start", default="2013-01-01")
     parser.add_argument("--end", default="2019-12-31")
     parser.add_argument("--date", default=None, help="snapshot date (default: last date)")
-    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "qd_snapshot")
+    parser.add_argument("--seed", type=int, default=0, help="synthetic market seed")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("qd_snapshot"),
+        help="output folder (default ./qd_snapshot)",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
     path = args.market
     if path is None:
-        path = args.out / f"market_{args.assets}.zarr"
-        if not path.exists():
-            qd.synthetic_market(path, n_assets=args.assets, start=args.start, end=args.end)
+        # cached per every argument that shapes the market: a re-run with the same ones
+        # reuses it, any other --assets/--start/--end/--seed builds (and keeps) its own
+        wanted = {"n_assets": args.assets, "start": args.start, "end": args.end, "seed": args.seed}
+        path = args.out / "market_{n_assets}_{start}_{end}_seed{seed}.zarr".format(**wanted)
+        if path.exists() and qd.open_market(path).attrs.get("synthetic") == wanted:
+            print(f"reusing {path} (built with the same arguments)")
+        else:
+            qd.synthetic_market(path, overwrite=path.exists(), **wanted)
     market = qd.open_market(path)
 
     print(qd.list_factors()[["name", "params", "lookback", "level"]].to_string(index=False))

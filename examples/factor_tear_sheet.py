@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(tempfile.gettempdir()) / "quantdask_factor_tear_sheet.html",
-        help="HTML file to write",
+        default=Path("quantdask_factor_tear_sheet.html"),
+        help="HTML file to write (default: quantdask_factor_tear_sheet.html here)",
     )
     args = parser.parse_args(argv)
 

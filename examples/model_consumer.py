@@ -8,7 +8,7 @@ are user inputs the store lacks; they are left out here.
 
 Run::
 
-    python examples/model_consumer.py              # ~1 minute, writes /tmp/quantdask-model-consumer.html
+    python examples/model_consumer.py              # ~1 minute, writes ./quantdask-model-consumer.html
     python examples/model_consumer.py --market my.zarr --out report.html
 """
 

@@ -8,7 +8,7 @@ back-tests it against the CSI 300, prints each segment's profitability and the t
 
 Run::
 
-    python examples/model_lithium_chain.py         # ~1 minute, writes /tmp/quantdask-model-lithium_chain.html
+    python examples/model_lithium_chain.py         # ~1 minute, writes ./quantdask-model-lithium_chain.html
     python examples/model_lithium_chain.py --market my.zarr --out report.html
 """
 

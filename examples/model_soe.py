@@ -4,13 +4,14 @@ Loads the shipped ``soe`` model (common dividend/quality factors + industry-spec
 30/70 mix, top 50, score**3 weights), scores it on month-end rebalance dates, back-tests it
 under A-share rules against the CSI SOE index and writes a tear sheet.
 
-The synthetic store has no state-ownership flag and its CSI SOE index has only a handful of
-members at this size, so by default the index filter is dropped (all listed stocks form the
-universe); pass ``--soe-index`` to keep the configured universe.
+The configured universe is the CSI SOE index; a 150-stock synthetic market's CSI SOE has
+only ~20 members (the model keeps its top 50), so by default the index filter is dropped (all
+listed stocks form the universe) and the back-test is still judged against the CSI SOE
+index; pass ``--soe-index`` to keep the configured universe.
 
 Run::
 
-    python examples/model_soe.py                        # ~1 minute, writes /tmp/quantdask-model-soe.html
+    python examples/model_soe.py                        # ~1 minute, writes ./quantdask-model-soe.html
     python examples/model_soe.py --market my.zarr --out report.html --soe-index
 """
 
@@ -41,7 +42,12 @@ def run(
     parser.add_argument("--assets", type=int, default=150, help="synthetic market size")
     parser.add_argument("--start", default="2015-01-01")
     parser.add_argument("--end", default="2019-12-31")
-    parser.add_argument("--out", type=Path, default=Path(f"/tmp/quantdask-model-{name}.html"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(f"quantdask-model-{name}.html"),
+        help=f"tear sheet to write (default: quantdask-model-{name}.html here)",
+    )
     if extra_args is not None:
         extra_args(parser)
     args = parser.parse_args(argv)

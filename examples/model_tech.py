@@ -10,7 +10,7 @@ inputs the store lacks; they are left out here (pass them as
 
 Run::
 
-    python examples/model_tech.py                  # ~1 minute, writes /tmp/quantdask-model-tech.html
+    python examples/model_tech.py                  # ~1 minute, writes ./quantdask-model-tech.html
     python examples/model_tech.py --market my.zarr --out report.html
 """
 

@@ -5,16 +5,18 @@
 
 Every cell computes ``-ts_mean(daily return, window)`` with quantdask's ops, its daily rank
 IC against ``horizon``-day forward returns (``qd.forward_returns`` / ``qd.ic``) and returns
-summary metrics; the loaded panel is shipped to the cluster once (``data=``). Re-running the
-same command resumes: finished cells are read back, not recomputed.
+summary metrics; the loaded panel is shipped to the cluster once (``data=``). Without
+``--market`` and ``--store`` both stores live in ``./qd-sweep-example/`` of the working
+directory, so re-running the same command resumes: the market is reused and finished cells
+are read back, not recomputed (the last line says how many were computed).
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
+import dask
 import xarray as xr
 
 import quantdask as qd
@@ -33,29 +35,43 @@ def reversal_ic(daily: xr.Dataset, window: int, horizon: int) -> dict[str, float
     }
 
 
+#: Default home of the example's market and sweep stores (in the working directory).
+WORK = Path("qd-sweep-example")
+MARKET = {"n_assets": 200, "start": "2018-01-01", "end": "2020-12-31", "seed": 1}
+
+
+def _market(path: Path) -> Path:
+    """The example's synthetic market at ``path``: reused when built with ``MARKET``."""
+    if path.exists() and qd.open_market(path).attrs.get("synthetic") == MARKET:
+        return path
+    return qd.synthetic_market(path, overwrite=path.exists(), **MARKET)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scheduler", help="scheduler address (default: a local cluster)")
     p.add_argument("--market", help="market store (default: build a small synthetic one)")
-    p.add_argument("--store", help="sweep store (default: a temporary directory)")
+    p.add_argument("--store", help=f"sweep store (default: {WORK}/sweep.zarr)")
     p.add_argument("--plot", help="write the IC IR heat map to this PNG file")
     args = p.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="qd-sweep-example-"))
-    market = args.market or qd.synthetic_market(
-        tmp / "market.zarr", n_assets=200, start="2018-01-01", end="2020-12-31", seed=1
-    )
-    client = qd.connect(args.scheduler) if args.scheduler else qd.connect()
+    market = args.market or _market(WORK / "market.zarr")
+    store = Path(args.store or WORK / "sweep.zarr")
+    done = qd.open_sweep(store).attrs["n_ok"] if store.exists() else 0
+    if args.scheduler:
+        client = qd.connect(args.scheduler)
+    else:  # the workers' scratch space next to the stores, not in the temporary directory
+        with dask.config.set({"temporary-directory": str(WORK.resolve())}):
+            client = qd.connect()
     try:
         fields = ["close", "pre_close", "suspended", "up_limit"]
         daily = qd.open_panel(market)[fields]
         ds = qd.sweep(
-            reversal_ic,
-            {"window": [5, 10, 20, 60], "horizon": [1, 5, 20]},
-            store=args.store or tmp / "sweep.zarr",
-            data=daily,
+            reversal_ic, {"window": [5, 10, 20, 60], "horizon": [1, 5, 20]}, store=store, data=daily
         )
         print(qd.sweep_summary(ds).round(4).to_string(index=False))
+        n = ds.attrs["n_cells"]
+        print(f"cells: {n - done} computed, {done} read back from {store}")
         if args.plot:
             import matplotlib
 

@@ -2,7 +2,7 @@
 
 Run::
 
-    python examples/synthetic_market.py [path]     # default: a temporary directory
+    python examples/synthetic_market.py [path]     # default: a temporary directory, removed
 
 Takes about 10-20 s on 2 cores (300 stocks x 5 years; the first run also compiles the numba
 kernels, cached afterwards).
@@ -21,7 +21,14 @@ import quantdask as qd
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp()) / "market.zarr"
+    if len(sys.argv) > 1:
+        return show(Path(sys.argv[1]))
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards
+        show(Path(tmp) / "market.zarr")
+
+
+def show(out: Path) -> None:
+    """Build the market at ``out`` (replacing a store there) and print what it holds."""
     qd.synthetic_market(
         out, n_assets=300, start="2019-01-01", end="2023-12-31", seed=1, overwrite=True
     )
