@@ -162,9 +162,8 @@ def synthetic_market(
     months), GARCH long-run variance x8 (market volatility ~2.8x); idiosyncratic and
     industry volatility scale with the market's and news jumps are more frequent. About
     1-3% of stock-days close at a limit on average; in months of turbulent episodes limit
-    closes are several times as frequent (800 assets, 2019-2024, seeds 1 and 2: top months
-    5-7x the average month; seed 0 draws no turbulent episode there: ~1% in calm months,
-    2x that in the most volatile tenth of months).
+    closes are several times as frequent (tested on the demo market: the most volatile tenth
+    of months has over 1.7x the limit closes of calm months).
 
     **Other frictions.** Suspensions of 1 day to ~1 year (~0.45 per listed year; all
     float fields NaN, ``suspended`` True, ``is_st`` and ``industry`` keep their values);
@@ -228,15 +227,11 @@ def synthetic_market(
     (listing days excluded) +8% to +25% a year (typically +17%). The real market on
     2005-2022: cap-weighted broad indices of the order of 5-15% a year with 25-35%
     volatility, the equal-weight basket ~23% a year.
-    The strengths are those of real A-share research. On the demo market (800 assets,
-    2019-2024, seed 0; daily rank IC with ``qd.ic`` against ``fwd_ret_20``): reversal
-    (-close_vs_ma_20) mean 0.035, std 0.09, IR 0.38, positive on 62% of days, yearly means
-    from -0.04 to +0.09; 1/pb +0.026; ROE (pb / pe_ttm) +0.029; log total_mv -0.023 (seeds
-    1 and 2: reversal 0.025-0.030, 1/pb 0.014-0.031, ROE 0.035-0.037). The demo's
-    reversal + value top-50 model: Sharpe 1.4 (seeds 1, 2: 1.6, 1.35), monthly win rate
-    vs the CSI 300 66-76%; the model's absolute return also depends on the seed's market
-    path. On the test market (120 assets, 2014-2019, seed 7): reversal +0.055 (so the 20-day
-    return -0.055), 1/pb +0.039, ROE +0.009 (weak at that size), log total_mv -0.04.
+    The strengths are those of real A-share research: on the demo market (800 assets,
+    2019-2024, seed 0) the reversal's daily rank IC against ``fwd_ret_20`` has a mean of a
+    few hundredths, a std over twice that and an IR below 0.6, 1/pb and ROE (pb / pe_ttm)
+    below 0.045 (bounds tested in ``tests/test_synthetic.py``); the exact figures depend on
+    the seed's premium path.
 
     **Indices** (8 of ``schema.INDICES``): members reviewed on the first trading day
     after the second Friday of June and December by last close total_mv, excluding ST and
