@@ -16,6 +16,10 @@ def test_demo_end_to_end_writes_every_report(tmp_path: Path, capsys: pytest.Capt
     printed = capsys.readouterr().out
     for name in ("market.zarr", "factors.zarr", "snapshot.html"):
         assert (out / name).exists(), name
+    # two years of history: the page says why the 5-year rows are blank (issue 17)
+    page = (out / "snapshot.html").read_text(encoding="utf-8")
+    for label in ("skew - 5y mean", "ex. kurt - 5y mean", "PE pct 5y"):
+        assert f"<li>{label}: empty, it needs " in page, label
     for name in ("factor_tear_sheet.html", "model_tear_sheet.html"):
         html = (out / name).read_text(encoding="utf-8")
         assert "data:image/png;base64," in html
