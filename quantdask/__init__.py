@@ -16,6 +16,7 @@ from quantdask.io.store import StoreError, open_market, open_panel
 from quantdask.io.calendar import trading_calendar
 from quantdask.io.synthetic import synthetic_market
 from quantdask.io.ingest import IngestError, IngestWarning, append, ingest
+from quantdask.io.qlib import ingest_qlib, to_qlib
 from quantdask.io.vendor import read_vendor_daily
 from quantdask.io.verify import VerifyReport, verify
 
@@ -124,7 +125,9 @@ __all__ = [
     "VerifyReport",
     "append",
     "ingest",
+    "ingest_qlib",
     "read_vendor_daily",
+    "to_qlib",
     "verify",
     "StoreError",
     "open_market",

@@ -12,6 +12,8 @@ One zarr (v3) store per market, a directory (or any fsspec URL) holding one grou
       daily/         (date, asset)   tushare-style daily fields, flags and industry
       index/         (date, index)   broad-index bars and valuations
                      (date, index, asset)  ``weight``: constituent weights (fraction, sums to 1)
+                     (date, universe, asset)  ``member``: qlib instruments-file membership
+                                       (bool; stores from ``qd.ingest_qlib`` only)
       fundamentals/  (record,)       point-in-time statements, one row per announcement
       macro/         (date,)         ``cgb_10y``: 10-year government bond spot yield, in %
       offshore/      (date,)         FTSE China A50 spot, futures and a Hong Kong A50 ETF
@@ -192,6 +194,13 @@ INDEX_FIELDS: Final[dict[str, str]] = {
 #: Constituent weights ``(date, index, asset)``: fraction of the index, each date sums to 1
 #: over constituents, 0 for non-members, NaN before the index exists.
 INDEX_WEIGHT_FIELD: Final[str] = "weight"
+#: Dated universe membership ``(date, universe, asset)``, bool, of stores ingested from qlib
+#: (:func:`quantdask.ingest_qlib`): one ``universe`` per ``instruments/<name>.txt`` (``all``,
+#: ``csi300``, ...), True on the dates of the file's spans for that asset. The ``universe``
+#: coordinate is the file name; ``universe_index`` (per universe, ``<U12``) the index code of a
+#: known qlib market name (``csi300`` -> ``000300.SH``), ``""`` otherwise. Unlike ``weight`` it
+#: carries no weights; select with ``index["member"].sel(universe="csi300")``.
+INDEX_MEMBER_FIELD: Final[str] = "member"
 
 #: Statement items of the ``fundamentals`` node. Flow items (income and cash-flow statement)
 #: are cumulative year to date; balance-sheet items are point values at ``end_date``.
