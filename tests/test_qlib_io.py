@@ -408,3 +408,14 @@ def test_instruments_start_end(tmp_path, dates):
     assert d["pre_close"].values[0, 0] == 12.0
     m = qd.open_market(qd.ingest_qlib(root, tmp_path / "m2.zarr", instruments="mine"))
     assert m["daily"]["asset"].values.tolist() == ["000001.SZ", "300001.SZ"]
+
+
+def test_qlib_semantics_vwap_from_the_store_is_the_bin(tmp_path):
+    """``$vwap`` under ``semantics="qlib"`` on an ingested store gives the bin's values back."""
+    with pytest.warns(qd.IngestWarning, match="treated as delisted"):
+        market = qd.open_market(qd.ingest_qlib(FIXTURE, tmp_path / "m.zarr"))
+    ds = qd.compute(market, [qd.expr("$vwap", name="v", semantics="qlib")])
+    n = len(ds["date"])
+    for code in ("002013.SZ", "300004.SZ", "600007.SH"):
+        want = panel(FIXTURE, f"{code[-2:]}{code[:6]}".lower(), "vwap", n)
+        np.testing.assert_array_equal(ds["v"].sel(asset=code).values, want, err_msg=code)
