@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -212,6 +213,27 @@ class Expr:
         return f"{type(self).__name__}({self.formula()!r})"
 
 
+def _run_quietly(func: Any, *xs: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return func(*xs)
+
+
+def quietly(func: Any, *args: Any) -> Any:
+    """``func(*args)`` (a numpy ufunc) with floating-point warnings silenced when it runs.
+
+    The inputs are lazy: an ``np.errstate`` around building the graph does not cover its
+    computation, so the ufunc runs inside one, block by block. Division by 0 gives +-inf
+    (NaN for 0 / 0), the log of 0 -inf and of a negative NaN, as numpy computes them.
+    """
+    if not any(isinstance(a, xr.DataArray) for a in args):
+        return _run_quietly(func, *args)
+    probe = [np.ones(1, a.dtype) if isinstance(a, xr.DataArray) else a for a in args]
+    dtype = _run_quietly(func, *probe).dtype
+    return xr.apply_ufunc(
+        partial(_run_quietly, func), *args, dask="parallelized", output_dtypes=[dtype]
+    )
+
+
 def as_expr(value: Any) -> Expr:
     """An :class:`Expr` as is, a real number as :class:`Const`; anything else raises.
 
@@ -339,8 +361,7 @@ class Log(Unary):
     formula_name = "Log"
 
     def compute(self, ctx: Context, x: xr.DataArray) -> xr.DataArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.log(x)
+        out = quietly(np.log, x)
         if ctx.semantics == "qlib":
             return out
         return out.where(x > 0)
@@ -415,8 +436,7 @@ class Div(Binary):
     precedence = 5
 
     def compute(self, ctx: Context, a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return a / b
+        return quietly(np.divide, a, b)
 
 
 class Power(Binary):
@@ -425,8 +445,7 @@ class Power(Binary):
     formula_name = "Power"
 
     def compute(self, ctx: Context, a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return a**b
+        return quietly(np.power, a, b)
 
 
 class Greater(Binary):

@@ -20,6 +20,7 @@ history that brings the omitted weight below ``EWM_WEIGHT_TOL`` for ``EMA``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -317,7 +318,9 @@ def _idx_extreme(ctx: Context, x: xr.DataArray, window: int, *, is_max: bool) ->
             min_periods=1,
             is_max=is_max,
         )
-        return ctx.on_span(out)
+        # pandas' rolling apply gives NaN to a window without a valid value
+        valid = ts.ts_sum(x.notnull().astype(np.float64), window=window, min_periods=1)
+        return ctx.on_span(out.where(valid > 0))
     since = (ts.ts_argmax if is_max else ts.ts_argmin)(x, window=window)
     return window - since
 
@@ -334,8 +337,16 @@ class WMA(Window):
 
     def compute(self, ctx: Context, x: xr.DataArray) -> xr.DataArray:
         if ctx.semantics == "qlib":
-            out = ts.moving_kernel(
-                "wma_qlib", windows.move_wma_qlib, x, window=self.window, min_periods=1
+            # windows start at the instrument's first row, as its qlib series does
+            rows = ctx.span.astype(np.float64).broadcast_like(x).transpose(*x.dims)
+            kernel = partial(windows.move_wma_qlib, window=self.window, min_count=1)
+            out = ts._run(
+                "wma_qlib",
+                [ts._check_array(x, "date"), ts._check_array(rows, "date")],
+                kernel,
+                dim="date",
+                lookback=self.window - 1,
+                traded_only=False,
             )
             return ctx.on_span(out)
         return ts.ts_wma(x, window=self.window)

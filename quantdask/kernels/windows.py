@@ -8,9 +8,9 @@ rounding. Kernels:
 * :func:`move_wma`: linearly weighted mean (weights ``1..k``, newest heaviest) over the
   window's valid values.
 * :func:`move_wma_qlib`: qlib's ``WMA`` (pyqlib 0.9.7): weights ``1..L`` over the ``L`` rows
-  of the window (NaN rows included), normalised to sum 1, then ``nanmean(w * x)``: the mean
-  of the weighted values over the valid rows (this is not a weighted mean; reproduced as
-  qlib computes it).
+  of the window (NaN rows included, rows before the series' first row not), normalised to
+  sum 1, then ``nanmean(w * x)``: the mean of the weighted values over the valid rows (this
+  is not a weighted mean; reproduced as qlib computes it).
 * :func:`move_mad`: mean absolute deviation from the window mean, over valid values.
 * :func:`move_argext_first`: 1-based position, counted from the first valid row of the
   window, of the *first* (oldest) extreme among the window's valid values; qlib's
@@ -31,13 +31,12 @@ __all__ = ["move_argext_first", "move_mad", "move_wma", "move_wma_qlib"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _wma(a, window, min_count, qlib):  # pragma: no cover - compiled
+def _wma(a, window, min_count):  # pragma: no cover - compiled
     m, n = a.shape
     out = np.full((m, n), np.nan)
     for i in range(m):
         for t in range(n):
             lo = max(0, t - window + 1)
-            length = t - lo + 1
             total = 0.0
             wsum = 0.0
             k = 0
@@ -50,10 +49,7 @@ def _wma(a, window, min_count, qlib):  # pragma: no cover - compiled
                     k += 1
             if k < min_count or k == 0:
                 continue
-            if qlib:
-                out[i, t] = total / (length * (length + 1) / 2.0) / k
-            else:
-                out[i, t] = total / wsum
+            out[i, t] = total / wsum
     return out
 
 
@@ -74,16 +70,46 @@ def move_wma(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     numpy.ndarray
         ``sum(w * x) / sum(w)`` over the window's valid rows, weights by row position.
     """
-    return _wma(np.ascontiguousarray(a, dtype=np.float64), int(window), int(min_count), False)
+    return _wma(np.ascontiguousarray(a, dtype=np.float64), int(window), int(min_count))
 
 
-def move_wma_qlib(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _wma_qlib(a, rows, window, min_count):  # pragma: no cover - compiled
+    m, n = a.shape
+    out = np.full((m, n), np.nan)
+    for i in range(m):
+        for t in range(n):
+            lo = max(0, t - window + 1)
+            # the series starts at its first row (rows before it do not exist in qlib)
+            while lo <= t and rows[i, lo] == 0.0:
+                lo += 1
+            length = t - lo + 1
+            total = 0.0
+            k = 0
+            for j in range(lo, t + 1):
+                v = a[i, j]
+                if not np.isnan(v):
+                    total += (j - lo + 1.0) * v
+                    k += 1
+            if k < min_count or k == 0:
+                continue
+            out[i, t] = total / (length * (length + 1) / 2.0) / k
+    return out
+
+
+def move_wma_qlib(
+    a: np.ndarray, rows: np.ndarray | None = None, *, window: int, min_count: int
+) -> np.ndarray:
     """qlib's ``WMA``: ``nanmean(w * x)`` with ``w = 1..L`` normalised over the window's rows.
 
     Parameters
     ----------
     a : numpy.ndarray
         ``(m, n)`` float64, time along the last axis.
+    rows : numpy.ndarray, optional
+        ``(m, n)``, non-zero where the series has a row (an instrument's span, NaN values
+        included): a window starts no earlier than the first row, as qlib's series do.
+        Default: every row.
     window : int
         Rows per window (shorter at the start of the series, as pandas ``rolling``).
     min_count : int
@@ -93,7 +119,9 @@ def move_wma_qlib(a: np.ndarray, window: int, min_count: int) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    return _wma(np.ascontiguousarray(a, dtype=np.float64), int(window), int(min_count), True)
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    rows = np.ones_like(a) if rows is None else np.ascontiguousarray(rows, dtype=np.float64)
+    return _wma_qlib(a, rows, int(window), int(min_count))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
