@@ -11,7 +11,9 @@ evaluation through the ``ts_*`` ops of :mod:`quantdask.ops` (or a kernel of
 * ``"qlib"`` (pyqlib 0.9.7): ``min_periods=1`` and NaN rows skipped; ``IdxMax`` / ``IdxMin``
   count a NaN inside the instrument's span as the extreme and give ties to the oldest row;
   ``Corr`` is NaN where either side's window std is within ``2e-5`` of 0; ``WMA`` is qlib's
-  ``nanmean(w * x)``.
+  ``nanmean(w * x)``; ``Ref`` and ``Delta`` keep the input's dtype (qlib's float32: a shift
+  is exact, and ``$close / Ref($close, 1)`` is then rounded to float32 as in qlib; the
+  ``ts_delay`` result is float64, which moved CORD off qlib's values by up to 3e-4 relative).
 
 Lookbacks: ``window - 1`` rows for a window, ``periods`` for ``Ref`` / ``Delta``, the
 history that brings the omitted weight below ``EWM_WEIGHT_TOL`` for ``EMA``.
@@ -100,9 +102,14 @@ class Ref(Op):
         return max(-self.periods, 0)
 
     def compute(self, ctx: Context, x: xr.DataArray) -> xr.DataArray:
-        if self.periods > 0:
-            return ts.ts_delay(x, periods=self.periods)
-        return x.shift(date=self.periods)
+        if self.periods < 0:
+            return x.shift(date=self.periods)
+        out = ts.ts_delay(x, periods=self.periods)
+        if ctx.semantics == "qlib":
+            # a shift is exact: keep qlib's float32 so that Div($close, Ref($close, 1))
+            # rounds to float32 as in qlib (CORD, WVMA)
+            out = out.astype(x.dtype)
+        return out
 
     __hash__ = Expr.__hash__
 
@@ -123,6 +130,9 @@ class Delta(Op):
         return self.periods
 
     def compute(self, ctx: Context, x: xr.DataArray) -> xr.DataArray:
+        if ctx.semantics == "qlib":
+            # qlib subtracts in the input's float32
+            return x - ts.ts_delay(x, periods=self.periods).astype(x.dtype)
         return ts.ts_delta(x, periods=self.periods)
 
     __hash__ = Expr.__hash__
