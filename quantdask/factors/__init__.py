@@ -19,6 +19,7 @@ from quantdask.factors.registry import (
     register_factor,
     unregister_factor,
 )
+from quantdask.factors.sets import factor_set
 from quantdask.factors.snapshot import Snapshot, SnapshotWarning, snapshot
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "compute",
     "expr",
     "factor",
+    "factor_set",
     "list_factors",
     "register_factor",
     "snapshot",
