@@ -74,7 +74,7 @@ _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
   | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
-  | (?P<field>\$[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)?)
+  | (?P<field>\$[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_]|\s*\())?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>\*\*|<=|>=|==|!=|[-+*/<>&|(),])
     """,
@@ -94,12 +94,20 @@ UNSUPPORTED = {
 }
 
 
+def _unsupported(name: str, text: str, pos: int) -> FormulaError:
+    return FormulaError(f"qlib's {name} is not supported ({UNSUPPORTED[name]})", text, pos)
+
+
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
     tokens: list[tuple[str, str, int]] = []
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
+            # qlib's Mask($close, "sh000300"): name the operator, not its string argument
+            for (kind, value, at), nxt in zip(tokens, [*tokens[1:], ("op", "", pos)], strict=False):
+                if kind == "name" and value in UNSUPPORTED and nxt[:2] == ("op", "("):
+                    raise _unsupported(value, text, at)
             raise FormulaError(f"unexpected character {text[pos]!r}", text, pos)
         kind = m.lastgroup or ""
         if kind != "space":
@@ -220,9 +228,7 @@ class _Parser:
         cls = OPERATORS.get(name)
         if cls is None:
             if name in UNSUPPORTED:
-                raise FormulaError(
-                    f"qlib's {name} is not supported ({UNSUPPORTED[name]})", self.text, pos
-                )
+                raise _unsupported(name, self.text, pos)
             known = ", ".join(sorted(n for n in OPERATORS if n != "Neg"))
             raise FormulaError(f"unknown operator {name!r} (known: {known})", self.text, pos)
         if not self.at("("):
@@ -321,6 +327,8 @@ def _param(value: Any) -> str:
 def _precedence(e: Expr) -> int:
     if isinstance(e, Binary) and e.symbol is not None:
         return e.precedence
+    if isinstance(e, Neg) and isinstance(e.x, Const):
+        return 100  # printed as a call
     if isinstance(e, Neg) or (isinstance(e, Const) and e.value < 0):
         return _UNARY_PRECEDENCE
     return 100
@@ -347,6 +355,8 @@ def to_formula(e: Expr) -> str:
     if isinstance(e, Const):
         return _number(e.value)
     if isinstance(e, Neg):
+        if isinstance(e.x, Const):  # "-2" parses as the constant -2
+            return f"Neg({_number(e.x.value)})"
         return "-" + _wrap(e.x, _UNARY_PRECEDENCE + 1)
     if isinstance(e, Binary) and e.symbol is not None:
         p = e.precedence

@@ -20,6 +20,7 @@ the window's own (``window - 1`` rows, ``periods`` for a shift) for a window nod
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from functools import partial
@@ -263,7 +264,8 @@ def as_expr(value: Any) -> Expr:
 # leaves
 # --------------------------------------------------------------------------------------
 
-_FIELD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/")
+#: A name ``$name`` can write: an identifier, or ``node/field`` (two identifiers).
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)?")
 
 
 @dataclass(frozen=True, eq=True, repr=False)
@@ -278,13 +280,11 @@ class Field(Expr):
     name: str
 
     def __post_init__(self) -> None:
-        if (
-            not isinstance(self.name, str)
-            or not self.name
-            or not set(self.name) <= _FIELD_CHARS
-            or self.name[0].isdigit()
-        ):
-            raise ValueError(f"a field name is letters, digits, '_' and '/', got {self.name!r}")
+        if not isinstance(self.name, str) or not _FIELD_NAME.fullmatch(self.name):
+            raise ValueError(
+                "a field name is an identifier (letters, digits, '_', not starting with a "
+                f"digit) or node/identifier, got {self.name!r}"
+            )
 
     def compute(self, ctx: Context, *args: xr.DataArray) -> xr.DataArray:
         return ctx.field(self.name)
@@ -294,7 +294,7 @@ class Field(Expr):
 
 @dataclass(frozen=True, eq=True, repr=False)
 class Const(Expr):
-    """A number (float64)."""
+    """A finite number (float64)."""
 
     value: float
 
@@ -302,6 +302,10 @@ class Const(Expr):
         v = self.value
         if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
             raise TypeError(f"a constant is a real number, got {v!r}")
+        if not math.isfinite(float(v)):
+            raise ValueError(
+                f"a constant is a finite number (a formula cannot write it), got {v!r}"
+            )
         object.__setattr__(self, "value", float(v))
 
     def compute(self, ctx: Context, *args: xr.DataArray) -> xr.DataArray:
