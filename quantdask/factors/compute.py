@@ -235,7 +235,13 @@ def _target_chunks(ds: xr.Dataset) -> dict[str, int]:
     return {d: min(c, ds.sizes[d]) for d, c in chunks.items() if d in ds.dims}
 
 
-def to_zarr(ds: xr.Dataset, path: str | os.PathLike[str], *, mode: str = "w-") -> Path:
+def to_zarr(
+    ds: xr.Dataset,
+    path: str | os.PathLike[str],
+    *,
+    mode: str = "w-",
+    dtype: str | np.dtype[Any] | type | None = None,
+) -> Path:
     """Write factor results to a zarr v3 store, chunked like the stored panel, atomically.
 
     Parameters
@@ -246,6 +252,10 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike[str], *, mode: str = "w-") -
         Local directory of the new store.
     mode : {"w-", "w"}, default "w-"
         ``"w-"`` refuses an existing path; ``"w"`` replaces it.
+    dtype : str, numpy.dtype or None, default None
+        Floating dtype to store the floating variables as (``"float32"``: half the bytes
+        of float64, values rounded to float32's ~7 significant digits; qlib's own
+        precision). None keeps each variable's dtype. Non-floating variables are kept.
 
     Returns
     -------
@@ -257,7 +267,7 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike[str], *, mode: str = "w-") -
     FileExistsError
         If ``mode="w-"`` and ``path`` exists.
     ValueError
-        For another mode or a remote URL.
+        For another mode, a remote URL, or a ``dtype`` that is not a floating dtype.
 
     Notes
     -----
@@ -275,8 +285,20 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike[str], *, mode: str = "w-") -
     if "://" in text:
         raise ValueError(f"to_zarr writes local stores only (atomic rename), got {text!r}")
     target = Path(text)
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as err:
+            raise ValueError(f"dtype must be a floating dtype, got {dtype!r}") from err
+        if not np.issubdtype(dtype, np.floating):
+            raise ValueError(f"dtype must be a floating dtype, got {dtype!r}")
     if target.exists() and mode == "w-":
         raise FileExistsError(f"{target} exists; pass mode='w' to replace it")
+    if dtype is not None:
+        ds = ds.copy()
+        for name, var in ds.data_vars.items():
+            if np.issubdtype(var.dtype, np.floating) and var.dtype != dtype:
+                ds[name] = var.astype(dtype)
     out = ds.chunk(_target_chunks(ds))
     for var in out.variables.values():
         var.encoding = {}
