@@ -222,7 +222,10 @@ def _numeric(fr: _Frame, col: str) -> np.ndarray:
 def _dates(fr: _Frame, col: str, *, required: bool = True) -> np.ndarray:
     """Parse dates given as YYYYMMDD ints/strings, ISO strings or datetimes (to datetime64[ns])."""
     s = fr.df[col]
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+    if s.dtype == np.dtype("datetime64[ns]"):  # as read_table gives them: used as they are
+        values = s.to_numpy()
+        missing = np.isnat(values)
+    elif pd.api.types.is_datetime64_any_dtype(s.dtype):
         out = (
             pd.DatetimeIndex(s).tz_localize(None)
             if getattr(s.dt, "tz", None)
@@ -329,11 +332,36 @@ def _key_ranks(arr: np.ndarray) -> tuple[np.ndarray, int]:
     return inv.astype(np.int64, copy=False), max(len(uniq), 1)
 
 
+#: Rows per block of the allocation-free checks over per-row arrays (small temporaries,
+#: reused by the allocator, instead of several arrays as long as the table).
+_ROW_BLOCK = 1 << 20
+
+
+def _strictly_increasing(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether the rows' ``(first, second)`` pairs increase strictly (lexicographically)."""
+    n = len(first)
+    for lo in range(0, max(n - 1, 0), _ROW_BLOCK):
+        hi = min(lo + _ROW_BLOCK + 1, n)
+        a, b = first[lo:hi], second[lo:hi]
+        up = a[1:] > a[:-1]
+        same = a[1:] == a[:-1]
+        if not (up | (same & (b[1:] > b[:-1]))).all():
+            return False
+    return True
+
+
 def _no_duplicates(
     fr: _Frame, keys: dict[str, np.ndarray], ranks: Mapping[str, np.ndarray] | None = None
 ) -> None:
     """Raise on the first repeated key; ``ranks`` gives integer codes of some key columns."""
     n = len(next(iter(keys.values())))
+    if ranks is not None and len(keys) == 2 and n > 1:
+        (k1, a1), (_, a2) = keys.items()
+        if k1 in ranks and np.asarray(a2).dtype.kind == "M":
+            # Sorted, distinct keys (per-stock files sorted by date) pass without building
+            # the combined key below: the integer codes order the rows exactly as it does.
+            if _strictly_increasing(np.asarray(ranks[k1]), np.asarray(a2).view(np.int64)):
+                return
     combined = np.zeros(n, dtype=np.int64)
     width = 1
     for name, arr in keys.items():
@@ -896,7 +924,7 @@ def _st_from_names(names: np.ndarray | pd.Series) -> np.ndarray:
     missing = _text_missing(s) if len(s) else np.zeros(0, dtype=bool)
     st = s.astype(str).str.match(_ST_NAME).to_numpy(dtype=bool)
     per_name = np.append(np.where(missing, np.nan, st.astype(np.float64)), np.nan)
-    return per_name[np.where(inv >= 0, inv, len(uniq))]
+    return per_name[inv]  # a missing name (-1) takes the NaN appended last
 
 
 def _ffill(values: np.ndarray, seed: np.ndarray) -> np.ndarray:
@@ -1621,11 +1649,9 @@ def _daily_skeleton(dates: np.ndarray, assets: _Assets) -> xr.Dataset:
     return xr.Dataset(data, coords={"date": dates, **_asset_coords(assets)})
 
 
-def _rows_by_group(
-    t: _Table | None, assets: _Assets, group: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Row numbers of ``t`` ordered by asset group (input order within a group), and the
-    bounds of each group's run in them."""
+def _rows_by_group(t: _Table | None, assets: _Assets, group: int) -> np.ndarray | None:
+    """The asset group of each row of ``t`` (a small int per row; a group's rows, in input
+    order, are ``np.flatnonzero(gid == g)``: no sorted row order as long as the table)."""
     if t is None:
         return None
     n_groups = (assets.n + group - 1) // group
@@ -1634,28 +1660,64 @@ def _rows_by_group(
     else:
         inv, uniq = pd.factorize(t.codes)
     gid_of = pd.Index(assets.codes).get_indexer(np.asarray(uniq, dtype=object)) // group
-    gid = gid_of.astype(np.int16 if n_groups < 2**15 else np.int32)[inv]
-    order = np.argsort(gid, kind="stable")  # a radix sort of small ints
-    bounds = np.searchsorted(gid[order], np.arange(n_groups + 1))
-    return order, bounds
+    return gid_of.astype(np.int16 if n_groups < 2**15 else np.int32)[inv]
 
 
 def _with_positions(t: _Table | None, dates: np.ndarray, assets: _Assets) -> _Table | None:
     """``t`` with each row's store date position and store asset position (``pos``)."""
     if t is None or t.ids is None:
         return t
-    keep, di = _on_calendar(t, dates)
-    if not keep.all():  # not on the calendar (cannot happen: the calendar is the input dates)
+    small = np.int32 if max(len(dates), assets.n) < 2**31 else np.int64
+    di = _date_positions(t.dates, dates, small)
+    if di is None:  # not on the calendar (cannot happen: the calendar is the input dates)
         return t
-    ai_of = pd.Index(assets.codes).get_indexer(t.uniq)
-    ai = ai_of[t.ids]
+    ai = pd.Index(assets.codes).get_indexer(t.uniq).astype(small)[t.ids]
     if (ai < 0).any():
         return t
-    small = np.int32 if max(len(dates), assets.n) < 2**31 else np.int64
-    pos = (di.astype(small), ai.astype(small))
-    del keep, di, ai
+    pos = (di, ai)
+    del di, ai
     # The positions replace the rows' dates and codes (dropped to save memory).
     return dataclasses.replace(t, dates=None, codes=None, ids=None, uniq=None, pos=pos)
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _date_positions(values: np.ndarray, dates: np.ndarray, dtype: type) -> np.ndarray | None:
+    """Position of each of ``values`` in the sorted distinct ``dates`` (``dtype``), or None
+    when one is not in ``dates``.
+
+    Whole-day calendars use a lookup table by day number instead of a binary search per
+    row; either way the work is done in blocks of rows, so the temporaries stay small.
+    """
+    n, m = len(values), len(dates)
+    out = np.empty(n, dtype=dtype)
+    if not n:
+        return out
+    if not m:
+        return None
+    cal = np.asarray(dates, dtype="datetime64[ns]").view(np.int64)
+    d0, span = int(cal[0]), int(cal[-1] - cal[0])
+    lut = None
+    if not (cal % _DAY_NS).any() and span // _DAY_NS < 1 << 24:
+        lut = np.full(span // _DAY_NS + 1, -1, dtype=dtype)
+        lut[(cal - d0) // _DAY_NS] = np.arange(m, dtype=dtype)
+    v = np.asarray(values, dtype="datetime64[ns]").view(np.int64)
+    for lo in range(0, n, _ROW_BLOCK):
+        block = v[lo : lo + _ROW_BLOCK]
+        if lut is not None:
+            r = block - d0
+            if (r < 0).any() or (r > span).any() or (r % _DAY_NS).any():
+                return None
+            pos = lut[r // _DAY_NS]
+            if (pos < 0).any():
+                return None
+        else:
+            pos = np.minimum(np.searchsorted(cal, block), m - 1)
+            if not (cal[pos] == block).all():
+                return None
+        out[lo : lo + len(block)] = pos
+    return out
 
 
 def _group_rows(t: _Table, rows: np.ndarray, a0: int) -> _Table:
@@ -1764,7 +1826,7 @@ def _write_by_asset_groups(
                 **{
                     k: None
                     if rows[k] is None
-                    else _group_rows(tables[k], rows[k][0][rows[k][1][g] : rows[k][1][g + 1]], a0)
+                    else _group_rows(tables[k], np.flatnonzero(rows[k] == g), a0)
                     for k in names
                 },
             )
