@@ -447,6 +447,9 @@ class _Table:
     # Per-row (store date position, asset position within the asset group): set by the
     # grouped write, so a date block finds its rows without searching dates and codes.
     pos: tuple[np.ndarray, np.ndarray] | None = None
+    # With ``pos``: the rows of each date block (by its first date position) as one slice,
+    # when the rows are ordered by date block (the grouped write orders them so).
+    spans: dict[int, slice] | None = None
 
 
 def _bars(
@@ -1037,11 +1040,14 @@ def _daily_dataset(
     rules: _Rules,
     diag: _Diag,
     date0: int | None = None,
-) -> tuple[xr.Dataset, _Carry]:
+    *,
+    dataset: bool = True,
+) -> tuple[Any, _Carry]:
     """The ``daily`` node of one date block, and the state at its end.
 
     ``date0``: the block's first date position in the store calendar, for tables whose rows
-    carry their positions (``_Table.pos``, relative to ``assets``).
+    carry their positions (``_Table.pos``, relative to ``assets``). ``dataset=False`` gives
+    the node's arrays by variable name instead of a Dataset (for region writes).
     """
     T, A = len(dates), assets.n
     c = carry.widen(A)
@@ -1061,7 +1067,12 @@ def _daily_dataset(
     for t, fields in sources:
         if t is None:
             continue
-        if t.pos is not None and date0 is not None:
+        keep: np.ndarray | slice
+        if t.pos is not None and date0 is not None and t.spans is not None:
+            keep = t.spans.get(date0, slice(0, 0))  # the block's rows: views, no gathers
+            di = t.pos[0][keep] - date0
+            ai = t.pos[1][keep]
+        elif t.pos is not None and date0 is not None:
             dp = t.pos[0]
             keep = (dp >= date0) & (dp < date0 + T)
             di = dp[keep] - date0
@@ -1191,6 +1202,8 @@ def _daily_dataset(
     data["suspended"] = (("date", "asset"), suspended)
     data["is_st"] = (("date", "asset"), is_st)
     data[schema.DAILY_INDUSTRY_FIELD] = (("date", "asset"), industry)
+    if not dataset:
+        return {k: v for k, (_, v) in data.items()}, out
     return xr.Dataset(data, coords={"date": dates, **_asset_coords(assets)}), out
 
 
@@ -1720,11 +1733,26 @@ def _date_positions(values: np.ndarray, dates: np.ndarray, dtype: type) -> np.nd
     return out
 
 
-def _group_rows(t: _Table, rows: np.ndarray, a0: int) -> _Table:
-    """The rows ``rows`` of ``t`` (one asset group starting at asset ``a0``)."""
+def _group_rows(t: _Table, rows: np.ndarray, a0: int, block: int) -> _Table:
+    """The rows ``rows`` of ``t`` (one asset group starting at asset ``a0``); with row
+    positions, ordered by date block of ``block`` dates (input order within a block), with
+    the span of each block."""
     if t.pos is None:
         return _take(t, rows)
-    # The rows carry their positions: no per-row code strings needed.
+    # The rows carry their positions: no per-row code strings needed. Each cell has at most
+    # one row (duplicate keys were rejected), so the order of the rows does not matter to
+    # the values; by date block, a block's rows are a slice of the group's arrays.
+    bid = t.pos[0][rows] // block
+    n_blocks = int(bid.max()) + 1 if len(bid) else 0
+    if n_blocks > 1:
+        bid = bid.astype(np.int16 if n_blocks < 2**15 else np.int32, copy=False)
+        order = np.argsort(bid, kind="stable")  # a radix sort of small ints
+        rows = rows[order]
+        bounds = np.searchsorted(bid[order], np.arange(n_blocks + 1))
+        del order
+    else:
+        bounds = np.array([0, len(rows)])
+    del bid
     return _Table(
         t.frame,
         None,
@@ -1732,6 +1760,9 @@ def _group_rows(t: _Table, rows: np.ndarray, a0: int) -> _Table:
         {k: v[rows] for k, v in t.values.items()},
         {k: v[rows] for k, v in t.extra.items()},
         pos=(t.pos[0][rows], t.pos[1][rows] - a0),
+        spans={
+            b * block: slice(int(bounds[b]), int(bounds[b + 1])) for b in range(len(bounds) - 1)
+        },
     )
 
 
@@ -1826,7 +1857,7 @@ def _write_by_asset_groups(
                 **{
                     k: None
                     if rows[k] is None
-                    else _group_rows(tables[k], np.flatnonzero(rows[k] == g), a0)
+                    else _group_rows(tables[k], np.flatnonzero(rows[k] == g), a0, block)
                     for k in names
                 },
             )
@@ -1837,14 +1868,13 @@ def _write_by_asset_groups(
             )
             for start in range(0, len(dates), block):
                 part = slice(start, start + block)
-                ds, g_carry = _daily_dataset(
-                    sub, dates[part], g_assets, g_carry, g_rules, diag, date0=start
+                data, g_carry = _daily_dataset(
+                    sub, dates[part], g_assets, g_carry, g_rules, diag, date0=start, dataset=False
                 )
                 values = {
-                    v: np.asarray(ds[v].values).astype(arrays[v].dtype, copy=False)
-                    for v in _DAILY_VARS
+                    v: np.asarray(data[v]).astype(arrays[v].dtype, copy=False) for v in _DAILY_VARS
                 }
-                del ds
+                del data
                 while len(pending) >= _WRITE_PENDING:
                     pending.popleft().result()
                 pending.extend(
