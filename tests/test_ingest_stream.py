@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import warnings
 from pathlib import Path
@@ -150,3 +151,90 @@ def test_grouped_write_equals_one_pass(tmp_path, monkeypatch, source):
     assert daily_attrs["limit_source"] == "derived"
     assert qd.verify(grouped).ok
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary left
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers of the fast paths (blockwise checks, day lookup, prefaulted reads)
+
+vendor_mod = sys.modules["quantdask.io.vendor"]
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 1 << 20])
+def test_strictly_increasing_blockwise_matches_lexicographic(monkeypatch, block):
+    monkeypatch.setattr(ingest_mod, "_ROW_BLOCK", block)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(0, 9))
+        a = np.sort(rng.integers(0, 3, n))
+        b = rng.integers(0, 4, n)
+        pairs = list(zip(a.tolist(), b.tolist(), strict=True))
+        want = all(p < q for p, q in itertools.pairwise(pairs))
+        assert ingest_mod._strictly_increasing(a, b) == want, (pairs, block)
+
+
+@pytest.mark.parametrize("block", [2, 1 << 20])
+def test_date_positions_match_searchsorted(monkeypatch, block):
+    monkeypatch.setattr(ingest_mod, "_ROW_BLOCK", block)
+    cal = np.array(SESSIONS[:30], dtype="datetime64[ns]")
+    rows = cal[np.random.default_rng(2).integers(0, 30, 25)]
+    for dtype in (np.int32, np.int64):
+        got = ingest_mod._date_positions(rows, cal, dtype)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, np.searchsorted(cal, rows))
+    # a row on a day that is not in the calendar, before it, after it, or not at midnight
+    for bad in (SESSIONS[40], pd.Timestamp("2020-01-02"), SESSIONS[3] + pd.Timedelta("1h")):
+        odd = np.append(rows, np.datetime64(bad, "ns"))
+        assert ingest_mod._date_positions(odd, cal, np.int32) is None
+    # a calendar with times of day: the binary search path
+    timed = cal + np.timedelta64(9, "h")
+    np.testing.assert_array_equal(
+        ingest_mod._date_positions(timed[[3, 0, 29]], timed, np.int32), [3, 0, 29]
+    )
+    assert ingest_mod._date_positions(cal[[1]], timed, np.int32) is None
+    assert len(ingest_mod._date_positions(cal[:0], cal, np.int32)) == 0
+
+
+def _vendor_dir(d: Path) -> Path:
+    d.mkdir()
+    for a, code in enumerate(["sh600000", "sz000001", "sz300750"]):
+        n = 40 - 7 * a
+        close = np.round(10 + a + np.arange(n) * 0.01, 2)
+        pd.DataFrame(
+            {
+                "code": code,
+                "name": "*ST" if a == 1 else "浦发银行",
+                "date": SESSIONS[:n].strftime("%Y-%m-%d"),
+                "open": close,
+                "high": close,
+                "low": close,
+                "close": close,
+                "pre_close": close,
+                "vol": 100.0 * (a + 1),
+                "amount": 1000.0,
+            }
+        ).to_csv(d / f"{code}.csv", index=False)
+    return d
+
+
+def test_prefaulted_read_gives_the_same_frame(tmp_path, monkeypatch):
+    src = _vendor_dir(tmp_path / "dump")
+    cols = {"code": "ts_code", "date": "trade_date"}
+    monkeypatch.setattr(vendor_mod, "_GROUP_BYTES", 1)  # one part per file
+    monkeypatch.setattr(vendor_mod, "_MIN_GROUP_BYTES", 1)
+    monkeypatch.setattr(vendor_mod, "_PREFAULT_MIN_BYTES", 0)
+    monkeypatch.setattr(vendor_mod, "_PREFAULT_ROWS", 3)
+    started: list[int] = []
+    init = vendor_mod._Prefault.__init__
+
+    def spy(self, arrays, start, stop):
+        started.append(stop - start)
+        init(self, arrays, start, stop)
+
+    monkeypatch.setattr(vendor_mod._Prefault, "__init__", spy)
+    with_prefault = qd.read_vendor_daily(src, columns=cols)
+    assert started and started[0] > 0
+    monkeypatch.setattr(vendor_mod._Prefault, "_looked", True)
+    monkeypatch.setattr(vendor_mod._Prefault, "_fn", None)  # as where madvise is missing
+    without = qd.read_vendor_daily(src, columns=cols)
+    pd.testing.assert_frame_equal(with_prefault, without)
+    assert len(without) == 40 + 33 + 26
