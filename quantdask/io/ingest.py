@@ -772,7 +772,7 @@ def _asset_codes(inp: _Inputs) -> np.ndarray:
     # Distinct codes by hashing first (long tables repeat each code), then sorted; a table
     # with integer codes gives the distinct codes its rows still have.
     distinct = [
-        t.uniq[np.bincount(t.ids, minlength=len(t.uniq)) > 0]
+        t.uniq[_present(t.ids, len(t.uniq))]
         if getattr(t, "ids", None) is not None and len(t.ids)
         else pd.unique(np.asarray(getattr(t, "codes", t), dtype=object))
         for t in parts
@@ -780,15 +780,27 @@ def _asset_codes(inp: _Inputs) -> np.ndarray:
     return np.unique(np.concatenate(distinct).astype(str)).astype(object)
 
 
+def _present(ids: np.ndarray, n: int) -> np.ndarray:
+    """Which of ``n`` integer codes occur in ``ids`` (no int64 copy of the rows' codes)."""
+    out = np.zeros(n, dtype=bool)
+    out[ids] = True
+    return out
+
+
 def _per_code(
-    t: _Table, codes: np.ndarray, dates: np.ndarray, op: np.ufunc, mask: np.ndarray
+    t: _Table, codes: np.ndarray, dates: np.ndarray, op: np.ufunc, mask: np.ndarray | None
 ) -> np.ndarray:
     """``op`` (``np.minimum``/``np.maximum``) of ``dates`` over the rows of each of ``codes``
-    where ``mask``, by the table's integer codes (NaT for a code without such rows)."""
+    where ``mask`` (None: every row), by the table's integer codes (NaT for a code without
+    such rows)."""
     nat = np.datetime64("NaT", "ns").astype(np.int64)
     empty = np.iinfo(np.int64).max if op is np.minimum else nat
     acc = np.full(len(t.uniq), empty, dtype=np.int64)
-    op.at(acc, t.ids[mask], np.asarray(dates, dtype="datetime64[ns]")[mask].view(np.int64))
+    values = np.asarray(dates, dtype="datetime64[ns]").view(np.int64)
+    if mask is None:
+        op.at(acc, t.ids, values)
+    else:
+        op.at(acc, t.ids[mask], values[mask])
     acc[acc == np.iinfo(np.int64).max] = nat
     where = pd.Index(t.uniq).get_indexer(codes)
     out = np.where(where >= 0, acc[np.maximum(where, 0)], nat)
@@ -802,7 +814,7 @@ def _first_bar(inp: _Inputs, codes: np.ndarray) -> np.ndarray:
         return out
     d = inp.daily
     if d.ids is not None:
-        return _per_code(d, codes, d.dates, np.minimum, np.ones(len(d.dates), dtype=bool))
+        return _per_code(d, codes, d.dates, np.minimum, None)
     s = pd.Series(inp.daily.dates).groupby(inp.daily.codes).min()
     got = s.reindex(codes)
     return got.to_numpy(dtype="datetime64[ns]")
