@@ -238,3 +238,27 @@ def test_prefaulted_read_gives_the_same_frame(tmp_path, monkeypatch):
     without = qd.read_vendor_daily(src, columns=cols)
     pd.testing.assert_frame_equal(with_prefault, without)
     assert len(without) == 40 + 33 + 26
+
+
+@pytest.mark.parametrize("store_empty", [False, True])
+def test_grouped_write_stores_the_chunks_of_one_pass(tmp_path, monkeypatch, store_empty):
+    # All-NaN regions (fields no input has) are not written by the grouped write; the chunk
+    # files are those of one pass either way, also when zarr is set to store empty chunks.
+    import zarr
+
+    frames = _frames()
+    monkeypatch.setattr(schema, "DATE_CHUNK", 8)
+    with zarr.config.set({"array.write_empty_chunks": store_empty}):
+        monkeypatch.setattr(ingest_mod, "_ASSET_GROUP", None)
+        one, _ = _ingest(tmp_path / "one.zarr", frames, frames["daily"])
+        monkeypatch.setattr(ingest_mod, "_ASSET_GROUP", 2)
+        grouped, _ = _ingest(tmp_path / "grouped.zarr", frames, frames["daily"])
+
+    def chunks(p: Path, var: str) -> list[str]:
+        root = p / "daily" / var
+        return sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file())
+
+    for var in ("pe_ttm", "close", "float_share"):
+        assert chunks(one, var) == chunks(grouped, var), var
+    assert (len(chunks(grouped, "pe_ttm")) > 1) == store_empty  # zarr.json only, or chunks
+    _assert_identical(one, grouped)

@@ -1800,6 +1800,11 @@ def _example_key(text: str) -> tuple[str, str]:
     return date, code
 
 
+def _all_nan(x: np.ndarray) -> bool:
+    flat = x.reshape(-1)
+    return bool(flat.size) and bool(np.isnan(flat[0])) and bool(np.isnan(flat).all())
+
+
 def _write_by_asset_groups(
     tmp: Path,
     inp: _Inputs,
@@ -1862,6 +1867,16 @@ def _write_by_asset_groups(
     ):
         zg = zarr.open_group(str(tmp), mode="r+", zarr_format=3)
         arrays = {v: zg[f"daily/{v}"] for v in _DAILY_VARS}
+        # An all-NaN region of an array whose fill value is NaN is left unwritten: zarr would
+        # store no chunk for it either (empty chunks are not written), so the store is the
+        # same without the write's encode and delete calls (fields no input has).
+        nan_fill = {
+            v
+            for v, a in arrays.items()
+            if a.dtype.kind == "f" and np.isnan(np.asarray(a.fill_value, dtype=np.float64))
+        }
+        if zarr.config.get("array.write_empty_chunks", False):
+            nan_fill = set()  # configured to store empty chunks too: write every region
         for g, a0 in enumerate(range(0, assets.n, group)):
             at = slice(a0, min(a0 + group, assets.n))
             sub = dataclasses.replace(
@@ -1890,7 +1905,9 @@ def _write_by_asset_groups(
                 while len(pending) >= _WRITE_PENDING:
                     pending.popleft().result()
                 pending.extend(
-                    pool.submit(write, arrays[v], (part, at), x) for v, x in values.items()
+                    pool.submit(write, arrays[v], (part, at), x)
+                    for v, x in values.items()
+                    if not (v in nan_fill and _all_nan(x))
                 )
                 del values
             del sub
