@@ -36,8 +36,6 @@ import itertools
 import lzma
 import os
 import re
-import sys
-import threading
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -954,74 +952,6 @@ def _frame_part(df: pd.DataFrame, spec: _Spec) -> _Part:
 # Assembling the long frame
 
 
-_MADV_POPULATE_WRITE = 23  # Linux >= 5.14
-#: Rows per step of the background page population of a sink's arrays.
-_PREFAULT_ROWS = 1 << 20
-#: Sinks smaller than this (bytes of their arrays) are not prefaulted.
-_PREFAULT_MIN_BYTES = 64 << 20
-
-
-def _madvise() -> Callable[[int, int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.madvise
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-class _Prefault:
-    """Fault in the pages of a sink's arrays in a background thread, rows in order, ahead of
-    the copies into them.
-
-    The first write to fresh memory costs a page fault per page in the thread that writes
-    (in a VM, ~2 s of kernel time per GB); ``madvise(MADV_POPULATE_WRITE)`` takes those
-    faults here instead, on another core, while the reading thread copies parts in. It
-    writes no data, so it may run over rows already copied. Where the call is not
-    supported it stops at once and the copies fault the pages as before.
-    """
-
-    _fn: Any = None
-    _looked = False
-
-    def __init__(self, arrays: list[np.ndarray], start: int, stop: int) -> None:
-        cls = type(self)
-        if not cls._looked:
-            cls._fn, cls._looked = _madvise(), True
-        self.arrays, self.start, self.stop = arrays, start, stop
-        self.done = threading.Event()
-        self.thread: threading.Thread | None = None
-        if cls._fn is not None:
-            self.thread = threading.Thread(target=self._run, name="quantdask-prefault", daemon=True)
-            self.thread.start()
-
-    def _run(self) -> None:
-        page = 4096
-        fn = type(self)._fn
-        for lo in range(self.start, self.stop, _PREFAULT_ROWS):
-            hi = min(lo + _PREFAULT_ROWS, self.stop)
-            for a in self.arrays:
-                if self.done.is_set():
-                    return
-                item = a.itemsize
-                begin = (a.ctypes.data + lo * item + page - 1) // page * page
-                end = (a.ctypes.data + hi * item) // page * page
-                if end > begin and fn(begin, end - begin, _MADV_POPULATE_WRITE) != 0:
-                    return  # not supported here (or no memory): the copies fault them
-
-    def close(self) -> None:
-        self.done.set()
-        if self.thread is not None:
-            self.thread.join()
-        self.arrays = []
-
-
 class _Sink:
     """One preallocated array per column; parts are copied in as they arrive.
 
@@ -1042,8 +972,6 @@ class _Sink:
         self.name_index: dict[str, int] = {}
         self.parts: list[tuple[int, _Part]] = []  # (first row, part without its arrays)
         self.bytes_done = 0
-        self.prefault: _Prefault | None = None
-        self._prefault_from: int | None = None
 
     def _bytes(self, part: _Part) -> int:
         if part.nbytes is not None:
@@ -1061,36 +989,12 @@ class _Sink:
             b[: self.n] = a[: self.n]
             return b
 
-        self.close()
         for k in list(self.floats):
             self.floats[k] = grown(self.floats[k])
         self.dates, self.codes = grown(self.dates), grown(self.codes)
         if self.names is not None:
             self.names = grown(self.names)
         self.cap = cap
-        self._prefault(part)
-
-    def _prefault(self, part: _Part) -> None:
-        """Fault in the pages of the rows after ``part`` (in a thread started once its
-        columns exist), when the arrays are large."""
-        width = 12 + 8 * len(part.floats) + (4 if part.name_ids is not None else 0)
-        if self.cap * width >= _PREFAULT_MIN_BYTES:
-            self._prefault_from = self.n + part.n
-
-    def _start_prefault(self) -> None:
-        start, self._prefault_from = self._prefault_from, None
-        if start is None:
-            return
-        arrays = [*self.floats.values(), self.dates, self.codes]
-        if self.names is not None:
-            arrays.append(self.names)
-        self.prefault = _Prefault(arrays, start, self.cap)
-
-    def close(self) -> None:
-        """Stop the background page population (before the arrays are replaced or kept)."""
-        if self.prefault is not None:
-            self.prefault.close()
-            self.prefault = None
 
     def add(self, part: _Part) -> None:
         a, b = self.n, self.n + part.n
@@ -1122,11 +1026,9 @@ class _Sink:
                 self.names[sl] = np.array([*nl, -1], dtype=np.int32)[part.name_ids]
         self.n = b
         self.bytes_done += self._bytes(part)
-        self._start_prefault()  # once the first part's columns exist
         self.parts.append((a, _Part(part.files, part.counts, *_EMPTY, offset=part.offset)))
 
     def frame(self, divisors: Mapping[str, float]) -> pd.DataFrame:
-        self.close()
         n = self.n
         codes = np.array(list(self.code_index), dtype=object)
         order = np.argsort(codes, kind="stable")
@@ -1303,7 +1205,6 @@ def read_table(
                 for part in parts:
                     sink.add(part)
         except BaseException:
-            sink.close()
             for _, f, _ in pending:
                 if isinstance(f, Future):
                     f.cancel()
