@@ -156,8 +156,6 @@ def test_grouped_write_equals_one_pass(tmp_path, monkeypatch, source):
 # --------------------------------------------------------------------------------------------
 # Helpers of the fast paths (blockwise checks, day lookup, prefaulted reads)
 
-vendor_mod = sys.modules["quantdask.io.vendor"]
-
 
 @pytest.mark.parametrize("block", [1, 2, 3, 1 << 20])
 def test_strictly_increasing_blockwise_matches_lexicographic(monkeypatch, block):
@@ -192,52 +190,6 @@ def test_date_positions_match_searchsorted(monkeypatch, block):
     )
     assert ingest_mod._date_positions(cal[[1]], timed, np.int32) is None
     assert len(ingest_mod._date_positions(cal[:0], cal, np.int32)) == 0
-
-
-def _vendor_dir(d: Path) -> Path:
-    d.mkdir()
-    for a, code in enumerate(["sh600000", "sz000001", "sz300750"]):
-        n = 40 - 7 * a
-        close = np.round(10 + a + np.arange(n) * 0.01, 2)
-        pd.DataFrame(
-            {
-                "code": code,
-                "name": "*ST" if a == 1 else "浦发银行",
-                "date": SESSIONS[:n].strftime("%Y-%m-%d"),
-                "open": close,
-                "high": close,
-                "low": close,
-                "close": close,
-                "pre_close": close,
-                "vol": 100.0 * (a + 1),
-                "amount": 1000.0,
-            }
-        ).to_csv(d / f"{code}.csv", index=False)
-    return d
-
-
-def test_prefaulted_read_gives_the_same_frame(tmp_path, monkeypatch):
-    src = _vendor_dir(tmp_path / "dump")
-    cols = {"code": "ts_code", "date": "trade_date"}
-    monkeypatch.setattr(vendor_mod, "_GROUP_BYTES", 1)  # one part per file
-    monkeypatch.setattr(vendor_mod, "_MIN_GROUP_BYTES", 1)
-    monkeypatch.setattr(vendor_mod, "_PREFAULT_MIN_BYTES", 0)
-    monkeypatch.setattr(vendor_mod, "_PREFAULT_ROWS", 3)
-    started: list[int] = []
-    init = vendor_mod._Prefault.__init__
-
-    def spy(self, arrays, start, stop):
-        started.append(stop - start)
-        init(self, arrays, start, stop)
-
-    monkeypatch.setattr(vendor_mod._Prefault, "__init__", spy)
-    with_prefault = qd.read_vendor_daily(src, columns=cols)
-    assert started and started[0] > 0
-    monkeypatch.setattr(vendor_mod._Prefault, "_looked", True)
-    monkeypatch.setattr(vendor_mod._Prefault, "_fn", None)  # as where madvise is missing
-    without = qd.read_vendor_daily(src, columns=cols)
-    pd.testing.assert_frame_equal(with_prefault, without)
-    assert len(without) == 40 + 33 + 26
 
 
 @pytest.mark.parametrize("store_empty", [False, True])
