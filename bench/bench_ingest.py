@@ -186,6 +186,7 @@ def _rss_mib() -> float:
 def _child(step: str, dump: str, store: str, encoding: str, stages: bool) -> None:
     """One timed step in this (fresh) process; prints a JSON line."""
     base = _rss_mib()
+    use0 = resource.getrusage(resource.RUSAGE_SELF)  # CPU of the step: user and kernel
     result: dict[str, object] = {"step": step, "rss_after_imports_mib": base}
     if step == "pandas":
         files = sorted(Path(dump).glob("*.csv"))
@@ -215,6 +216,8 @@ def _child(step: str, dump: str, store: str, encoding: str, stages: bool) -> Non
             result["stages"] = sampler.stop()
         result["rows"] = None
     result["peak_rss_mib"] = _rss_mib()
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    result["user_s"], result["sys_s"] = use.ru_utime - use0.ru_utime, use.ru_stime - use0.ru_stime
     print("RESULT " + json.dumps(result, ensure_ascii=False))
 
 
@@ -245,6 +248,8 @@ class _StageSampler:
         "_write_tree",
         "_apply",
         "_rows_by_group",
+        "_with_positions",
+        "_group_rows",
         "_take",
     )
 
@@ -333,6 +338,7 @@ def vendor_main(argv: list[str]) -> None:
         print(f"wrote {n_assets} files in {time.perf_counter() - t:.0f} s")
     n_bytes = sum(f.stat().st_size for f in dump.iterdir())
     print(f"dump: {dump} ({n_assets:,} files, {n_bytes / 2**20:,.0f} MiB, {encoding})")
+    print("load average before the runs: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     res = {
         s: _run_child(s, dump, store, encoding, "--stages" in flags)
         for s in ("pandas", "read", "ingest")
@@ -340,9 +346,10 @@ def vendor_main(argv: list[str]) -> None:
     base = res["pandas"]["seconds"]
     rows = res["pandas"]["rows"]
     assert res["read"]["rows"] == rows, (res["read"]["rows"], rows)
-    print(f"rows: {rows:,}; cores: {os.cpu_count()}; load avg {os.getloadavg()[0]:.1f}")
-    print("| step | time | x serial pd.read_csv | peak RSS | RSS after imports |")
-    print("|---|---|---|---|---|")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"rows: {rows:,}; cores: {os.cpu_count()}; load average {load} (1, 5, 15 min)")
+    print("| step | time | x serial pd.read_csv | CPU user + sys | peak RSS | RSS after imports |")
+    print("|---|---|---|---|---|---|")
     labels = {
         "pandas": "(a) serial `pd.read_csv` of every file",
         "read": "(b) `qd.read_vendor_daily(dir)`",
@@ -351,6 +358,7 @@ def vendor_main(argv: list[str]) -> None:
     for s, r in res.items():
         print(
             f"| {labels[s]} | {r['seconds']:.1f} s | {r['seconds'] / base:.2f} | "
+            f"{r['user_s']:.1f} + {r['sys_s']:.1f} s | "
             f"{r['peak_rss_mib']:,.0f} MiB | {r['rss_after_imports_mib']:,.0f} MiB |"
         )
     print(f"read_vendor_daily frame: {res['read']['frame_mib']:,.0f} MiB")

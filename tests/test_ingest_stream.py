@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import warnings
 from pathlib import Path
@@ -150,3 +151,66 @@ def test_grouped_write_equals_one_pass(tmp_path, monkeypatch, source):
     assert daily_attrs["limit_source"] == "derived"
     assert qd.verify(grouped).ok
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary left
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers of the fast paths (blockwise checks, day lookup, prefaulted reads)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 1 << 20])
+def test_strictly_increasing_blockwise_matches_lexicographic(monkeypatch, block):
+    monkeypatch.setattr(ingest_mod, "_ROW_BLOCK", block)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(0, 9))
+        a = np.sort(rng.integers(0, 3, n))
+        b = rng.integers(0, 4, n)
+        pairs = list(zip(a.tolist(), b.tolist(), strict=True))
+        want = all(p < q for p, q in itertools.pairwise(pairs))
+        assert ingest_mod._strictly_increasing(a, b) == want, (pairs, block)
+
+
+@pytest.mark.parametrize("block", [2, 1 << 20])
+def test_date_positions_match_searchsorted(monkeypatch, block):
+    monkeypatch.setattr(ingest_mod, "_ROW_BLOCK", block)
+    cal = np.array(SESSIONS[:30], dtype="datetime64[ns]")
+    rows = cal[np.random.default_rng(2).integers(0, 30, 25)]
+    for dtype in (np.int32, np.int64):
+        got = ingest_mod._date_positions(rows, cal, dtype)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, np.searchsorted(cal, rows))
+    # a row on a day that is not in the calendar, before it, after it, or not at midnight
+    for bad in (SESSIONS[40], pd.Timestamp("2020-01-02"), SESSIONS[3] + pd.Timedelta("1h")):
+        odd = np.append(rows, np.datetime64(bad, "ns"))
+        assert ingest_mod._date_positions(odd, cal, np.int32) is None
+    # a calendar with times of day: the binary search path
+    timed = cal + np.timedelta64(9, "h")
+    np.testing.assert_array_equal(
+        ingest_mod._date_positions(timed[[3, 0, 29]], timed, np.int32), [3, 0, 29]
+    )
+    assert ingest_mod._date_positions(cal[[1]], timed, np.int32) is None
+    assert len(ingest_mod._date_positions(cal[:0], cal, np.int32)) == 0
+
+
+@pytest.mark.parametrize("store_empty", [False, True])
+def test_grouped_write_stores_the_chunks_of_one_pass(tmp_path, monkeypatch, store_empty):
+    # All-NaN regions (fields no input has) are not written by the grouped write; the chunk
+    # files are those of one pass either way, also when zarr is set to store empty chunks.
+    import zarr
+
+    frames = _frames()
+    monkeypatch.setattr(schema, "DATE_CHUNK", 8)
+    with zarr.config.set({"array.write_empty_chunks": store_empty}):
+        monkeypatch.setattr(ingest_mod, "_ASSET_GROUP", None)
+        one, _ = _ingest(tmp_path / "one.zarr", frames, frames["daily"])
+        monkeypatch.setattr(ingest_mod, "_ASSET_GROUP", 2)
+        grouped, _ = _ingest(tmp_path / "grouped.zarr", frames, frames["daily"])
+
+    def chunks(p: Path, var: str) -> list[str]:
+        root = p / "daily" / var
+        return sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file())
+
+    for var in ("pe_ttm", "close", "float_share"):
+        assert chunks(one, var) == chunks(grouped, var), var
+    assert (len(chunks(grouped, "pe_ttm")) > 1) == store_empty  # zarr.json only, or chunks
+    _assert_identical(one, grouped)

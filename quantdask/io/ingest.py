@@ -222,7 +222,10 @@ def _numeric(fr: _Frame, col: str) -> np.ndarray:
 def _dates(fr: _Frame, col: str, *, required: bool = True) -> np.ndarray:
     """Parse dates given as YYYYMMDD ints/strings, ISO strings or datetimes (to datetime64[ns])."""
     s = fr.df[col]
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+    if s.dtype == np.dtype("datetime64[ns]"):  # as read_table gives them: used as they are
+        values = s.to_numpy()
+        missing = np.isnat(values)
+    elif pd.api.types.is_datetime64_any_dtype(s.dtype):
         out = (
             pd.DatetimeIndex(s).tz_localize(None)
             if getattr(s.dt, "tz", None)
@@ -329,11 +332,36 @@ def _key_ranks(arr: np.ndarray) -> tuple[np.ndarray, int]:
     return inv.astype(np.int64, copy=False), max(len(uniq), 1)
 
 
+#: Rows per block of the allocation-free checks over per-row arrays (small temporaries,
+#: reused by the allocator, instead of several arrays as long as the table).
+_ROW_BLOCK = 1 << 20
+
+
+def _strictly_increasing(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether the rows' ``(first, second)`` pairs increase strictly (lexicographically)."""
+    n = len(first)
+    for lo in range(0, max(n - 1, 0), _ROW_BLOCK):
+        hi = min(lo + _ROW_BLOCK + 1, n)
+        a, b = first[lo:hi], second[lo:hi]
+        up = a[1:] > a[:-1]
+        same = a[1:] == a[:-1]
+        if not (up | (same & (b[1:] > b[:-1]))).all():
+            return False
+    return True
+
+
 def _no_duplicates(
     fr: _Frame, keys: dict[str, np.ndarray], ranks: Mapping[str, np.ndarray] | None = None
 ) -> None:
     """Raise on the first repeated key; ``ranks`` gives integer codes of some key columns."""
     n = len(next(iter(keys.values())))
+    if ranks is not None and len(keys) == 2 and n > 1:
+        (k1, a1), (_, a2) = keys.items()
+        if k1 in ranks and np.asarray(a2).dtype.kind == "M":
+            # Sorted, distinct keys (per-stock files sorted by date) pass without building
+            # the combined key below: the integer codes order the rows exactly as it does.
+            if _strictly_increasing(np.asarray(ranks[k1]), np.asarray(a2).view(np.int64)):
+                return
     combined = np.zeros(n, dtype=np.int64)
     width = 1
     for name, arr in keys.items():
@@ -419,6 +447,9 @@ class _Table:
     # Per-row (store date position, asset position within the asset group): set by the
     # grouped write, so a date block finds its rows without searching dates and codes.
     pos: tuple[np.ndarray, np.ndarray] | None = None
+    # With ``pos``: the rows of each date block (by its first date position) as one slice,
+    # when the rows are ordered by date block (the grouped write orders them so).
+    spans: dict[int, slice] | None = None
 
 
 def _bars(
@@ -741,7 +772,7 @@ def _asset_codes(inp: _Inputs) -> np.ndarray:
     # Distinct codes by hashing first (long tables repeat each code), then sorted; a table
     # with integer codes gives the distinct codes its rows still have.
     distinct = [
-        t.uniq[np.bincount(t.ids, minlength=len(t.uniq)) > 0]
+        t.uniq[_present(t.ids, len(t.uniq))]
         if getattr(t, "ids", None) is not None and len(t.ids)
         else pd.unique(np.asarray(getattr(t, "codes", t), dtype=object))
         for t in parts
@@ -749,15 +780,27 @@ def _asset_codes(inp: _Inputs) -> np.ndarray:
     return np.unique(np.concatenate(distinct).astype(str)).astype(object)
 
 
+def _present(ids: np.ndarray, n: int) -> np.ndarray:
+    """Which of ``n`` integer codes occur in ``ids`` (no int64 copy of the rows' codes)."""
+    out = np.zeros(n, dtype=bool)
+    out[ids] = True
+    return out
+
+
 def _per_code(
-    t: _Table, codes: np.ndarray, dates: np.ndarray, op: np.ufunc, mask: np.ndarray
+    t: _Table, codes: np.ndarray, dates: np.ndarray, op: np.ufunc, mask: np.ndarray | None
 ) -> np.ndarray:
     """``op`` (``np.minimum``/``np.maximum``) of ``dates`` over the rows of each of ``codes``
-    where ``mask``, by the table's integer codes (NaT for a code without such rows)."""
+    where ``mask`` (None: every row), by the table's integer codes (NaT for a code without
+    such rows)."""
     nat = np.datetime64("NaT", "ns").astype(np.int64)
     empty = np.iinfo(np.int64).max if op is np.minimum else nat
     acc = np.full(len(t.uniq), empty, dtype=np.int64)
-    op.at(acc, t.ids[mask], np.asarray(dates, dtype="datetime64[ns]")[mask].view(np.int64))
+    values = np.asarray(dates, dtype="datetime64[ns]").view(np.int64)
+    if mask is None:
+        op.at(acc, t.ids, values)
+    else:
+        op.at(acc, t.ids[mask], values[mask])
     acc[acc == np.iinfo(np.int64).max] = nat
     where = pd.Index(t.uniq).get_indexer(codes)
     out = np.where(where >= 0, acc[np.maximum(where, 0)], nat)
@@ -771,7 +814,7 @@ def _first_bar(inp: _Inputs, codes: np.ndarray) -> np.ndarray:
         return out
     d = inp.daily
     if d.ids is not None:
-        return _per_code(d, codes, d.dates, np.minimum, np.ones(len(d.dates), dtype=bool))
+        return _per_code(d, codes, d.dates, np.minimum, None)
     s = pd.Series(inp.daily.dates).groupby(inp.daily.codes).min()
     got = s.reindex(codes)
     return got.to_numpy(dtype="datetime64[ns]")
@@ -896,7 +939,7 @@ def _st_from_names(names: np.ndarray | pd.Series) -> np.ndarray:
     missing = _text_missing(s) if len(s) else np.zeros(0, dtype=bool)
     st = s.astype(str).str.match(_ST_NAME).to_numpy(dtype=bool)
     per_name = np.append(np.where(missing, np.nan, st.astype(np.float64)), np.nan)
-    return per_name[np.where(inv >= 0, inv, len(uniq))]
+    return per_name[inv]  # a missing name (-1) takes the NaN appended last
 
 
 def _ffill(values: np.ndarray, seed: np.ndarray) -> np.ndarray:
@@ -1009,11 +1052,14 @@ def _daily_dataset(
     rules: _Rules,
     diag: _Diag,
     date0: int | None = None,
-) -> tuple[xr.Dataset, _Carry]:
+    *,
+    dataset: bool = True,
+) -> tuple[Any, _Carry]:
     """The ``daily`` node of one date block, and the state at its end.
 
     ``date0``: the block's first date position in the store calendar, for tables whose rows
-    carry their positions (``_Table.pos``, relative to ``assets``).
+    carry their positions (``_Table.pos``, relative to ``assets``). ``dataset=False`` gives
+    the node's arrays by variable name instead of a Dataset (for region writes).
     """
     T, A = len(dates), assets.n
     c = carry.widen(A)
@@ -1033,7 +1079,12 @@ def _daily_dataset(
     for t, fields in sources:
         if t is None:
             continue
-        if t.pos is not None and date0 is not None:
+        keep: np.ndarray | slice
+        if t.pos is not None and date0 is not None and t.spans is not None:
+            keep = t.spans.get(date0, slice(0, 0))  # the block's rows: views, no gathers
+            di = t.pos[0][keep] - date0
+            ai = t.pos[1][keep]
+        elif t.pos is not None and date0 is not None:
             dp = t.pos[0]
             keep = (dp >= date0) & (dp < date0 + T)
             di = dp[keep] - date0
@@ -1163,6 +1214,8 @@ def _daily_dataset(
     data["suspended"] = (("date", "asset"), suspended)
     data["is_st"] = (("date", "asset"), is_st)
     data[schema.DAILY_INDUSTRY_FIELD] = (("date", "asset"), industry)
+    if not dataset:
+        return {k: v for k, (_, v) in data.items()}, out
     return xr.Dataset(data, coords={"date": dates, **_asset_coords(assets)}), out
 
 
@@ -1621,11 +1674,9 @@ def _daily_skeleton(dates: np.ndarray, assets: _Assets) -> xr.Dataset:
     return xr.Dataset(data, coords={"date": dates, **_asset_coords(assets)})
 
 
-def _rows_by_group(
-    t: _Table | None, assets: _Assets, group: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Row numbers of ``t`` ordered by asset group (input order within a group), and the
-    bounds of each group's run in them."""
+def _rows_by_group(t: _Table | None, assets: _Assets, group: int) -> np.ndarray | None:
+    """The asset group of each row of ``t`` (a small int per row; a group's rows, in input
+    order, are ``np.flatnonzero(gid == g)``: no sorted row order as long as the table)."""
     if t is None:
         return None
     n_groups = (assets.n + group - 1) // group
@@ -1634,35 +1685,86 @@ def _rows_by_group(
     else:
         inv, uniq = pd.factorize(t.codes)
     gid_of = pd.Index(assets.codes).get_indexer(np.asarray(uniq, dtype=object)) // group
-    gid = gid_of.astype(np.int16 if n_groups < 2**15 else np.int32)[inv]
-    order = np.argsort(gid, kind="stable")  # a radix sort of small ints
-    bounds = np.searchsorted(gid[order], np.arange(n_groups + 1))
-    return order, bounds
+    return gid_of.astype(np.int16 if n_groups < 2**15 else np.int32)[inv]
 
 
 def _with_positions(t: _Table | None, dates: np.ndarray, assets: _Assets) -> _Table | None:
     """``t`` with each row's store date position and store asset position (``pos``)."""
     if t is None or t.ids is None:
         return t
-    keep, di = _on_calendar(t, dates)
-    if not keep.all():  # not on the calendar (cannot happen: the calendar is the input dates)
+    small = np.int32 if max(len(dates), assets.n) < 2**31 else np.int64
+    di = _date_positions(t.dates, dates, small)
+    if di is None:  # not on the calendar (cannot happen: the calendar is the input dates)
         return t
-    ai_of = pd.Index(assets.codes).get_indexer(t.uniq)
-    ai = ai_of[t.ids]
+    ai = pd.Index(assets.codes).get_indexer(t.uniq).astype(small)[t.ids]
     if (ai < 0).any():
         return t
-    small = np.int32 if max(len(dates), assets.n) < 2**31 else np.int64
-    pos = (di.astype(small), ai.astype(small))
-    del keep, di, ai
+    pos = (di, ai)
+    del di, ai
     # The positions replace the rows' dates and codes (dropped to save memory).
     return dataclasses.replace(t, dates=None, codes=None, ids=None, uniq=None, pos=pos)
 
 
-def _group_rows(t: _Table, rows: np.ndarray, a0: int) -> _Table:
-    """The rows ``rows`` of ``t`` (one asset group starting at asset ``a0``)."""
+_DAY_NS = 86_400 * 10**9
+
+
+def _date_positions(values: np.ndarray, dates: np.ndarray, dtype: type) -> np.ndarray | None:
+    """Position of each of ``values`` in the sorted distinct ``dates`` (``dtype``), or None
+    when one is not in ``dates``.
+
+    Whole-day calendars use a lookup table by day number instead of a binary search per
+    row; either way the work is done in blocks of rows, so the temporaries stay small.
+    """
+    n, m = len(values), len(dates)
+    out = np.empty(n, dtype=dtype)
+    if not n:
+        return out
+    if not m:
+        return None
+    cal = np.asarray(dates, dtype="datetime64[ns]").view(np.int64)
+    d0, span = int(cal[0]), int(cal[-1] - cal[0])
+    lut = None
+    if not (cal % _DAY_NS).any() and span // _DAY_NS < 1 << 24:
+        lut = np.full(span // _DAY_NS + 1, -1, dtype=dtype)
+        lut[(cal - d0) // _DAY_NS] = np.arange(m, dtype=dtype)
+    v = np.asarray(values, dtype="datetime64[ns]").view(np.int64)
+    for lo in range(0, n, _ROW_BLOCK):
+        block = v[lo : lo + _ROW_BLOCK]
+        if lut is not None:
+            r = block - d0
+            if (r < 0).any() or (r > span).any() or (r % _DAY_NS).any():
+                return None
+            pos = lut[r // _DAY_NS]
+            if (pos < 0).any():
+                return None
+        else:
+            pos = np.minimum(np.searchsorted(cal, block), m - 1)
+            if not (cal[pos] == block).all():
+                return None
+        out[lo : lo + len(block)] = pos
+    return out
+
+
+def _group_rows(t: _Table, rows: np.ndarray, a0: int, block: int) -> _Table:
+    """The rows ``rows`` of ``t`` (one asset group starting at asset ``a0``); with row
+    positions, ordered by date block of ``block`` dates (input order within a block), with
+    the span of each block."""
     if t.pos is None:
         return _take(t, rows)
-    # The rows carry their positions: no per-row code strings needed.
+    # The rows carry their positions: no per-row code strings needed. Each cell has at most
+    # one row (duplicate keys were rejected), so the order of the rows does not matter to
+    # the values; by date block, a block's rows are a slice of the group's arrays.
+    bid = t.pos[0][rows] // block
+    n_blocks = int(bid.max()) + 1 if len(bid) else 0
+    if n_blocks > 1:
+        bid = bid.astype(np.int16 if n_blocks < 2**15 else np.int32, copy=False)
+        order = np.argsort(bid, kind="stable")  # a radix sort of small ints
+        rows = rows[order]
+        bounds = np.searchsorted(bid[order], np.arange(n_blocks + 1))
+        del order
+    else:
+        bounds = np.array([0, len(rows)])
+    del bid
     return _Table(
         t.frame,
         None,
@@ -1670,6 +1772,9 @@ def _group_rows(t: _Table, rows: np.ndarray, a0: int) -> _Table:
         {k: v[rows] for k, v in t.values.items()},
         {k: v[rows] for k, v in t.extra.items()},
         pos=(t.pos[0][rows], t.pos[1][rows] - a0),
+        spans={
+            b * block: slice(int(bounds[b]), int(bounds[b + 1])) for b in range(len(bounds) - 1)
+        },
     )
 
 
@@ -1693,6 +1798,11 @@ def _group_rules(rules: _Rules, at: slice) -> _Rules:
 def _example_key(text: str) -> tuple[str, str]:
     code, date = text.split(" ", 2)[:2]
     return date, code
+
+
+def _all_nan(x: np.ndarray) -> bool:
+    flat = x.reshape(-1)
+    return bool(flat.size) and bool(np.isnan(flat[0])) and bool(np.isnan(flat).all())
 
 
 def _write_by_asset_groups(
@@ -1757,6 +1867,16 @@ def _write_by_asset_groups(
     ):
         zg = zarr.open_group(str(tmp), mode="r+", zarr_format=3)
         arrays = {v: zg[f"daily/{v}"] for v in _DAILY_VARS}
+        # An all-NaN region of an array whose fill value is NaN is left unwritten: zarr would
+        # store no chunk for it either (empty chunks are not written), so the store is the
+        # same without the write's encode and delete calls (fields no input has).
+        nan_fill = {
+            v
+            for v, a in arrays.items()
+            if a.dtype.kind == "f" and np.isnan(np.asarray(a.fill_value, dtype=np.float64))
+        }
+        if zarr.config.get("array.write_empty_chunks", False):
+            nan_fill = set()  # configured to store empty chunks too: write every region
         for g, a0 in enumerate(range(0, assets.n, group)):
             at = slice(a0, min(a0 + group, assets.n))
             sub = dataclasses.replace(
@@ -1764,7 +1884,7 @@ def _write_by_asset_groups(
                 **{
                     k: None
                     if rows[k] is None
-                    else _group_rows(tables[k], rows[k][0][rows[k][1][g] : rows[k][1][g + 1]], a0)
+                    else _group_rows(tables[k], np.flatnonzero(rows[k] == g), a0, block)
                     for k in names
                 },
             )
@@ -1775,18 +1895,19 @@ def _write_by_asset_groups(
             )
             for start in range(0, len(dates), block):
                 part = slice(start, start + block)
-                ds, g_carry = _daily_dataset(
-                    sub, dates[part], g_assets, g_carry, g_rules, diag, date0=start
+                data, g_carry = _daily_dataset(
+                    sub, dates[part], g_assets, g_carry, g_rules, diag, date0=start, dataset=False
                 )
                 values = {
-                    v: np.asarray(ds[v].values).astype(arrays[v].dtype, copy=False)
-                    for v in _DAILY_VARS
+                    v: np.asarray(data[v]).astype(arrays[v].dtype, copy=False) for v in _DAILY_VARS
                 }
-                del ds
+                del data
                 while len(pending) >= _WRITE_PENDING:
                     pending.popleft().result()
                 pending.extend(
-                    pool.submit(write, arrays[v], (part, at), x) for v, x in values.items()
+                    pool.submit(write, arrays[v], (part, at), x)
+                    for v, x in values.items()
+                    if not (v in nan_fill and _all_nan(x))
                 )
                 del values
             del sub
